@@ -1,0 +1,1 @@
+"""Command lines: experiment scripts (:mod:`gnomon.cli.script`) and the ``gnomon`` command."""

@@ -1,0 +1,418 @@
+"""Command-line options of experiment scripts and their effect on a run.
+
+Options travel as Sacred-style dicts keyed by long flags (``{"--unobserved": True,
+"--file_storage": "runs"}``), the form ``ex.run(options=...)`` takes and
+``meta_info["options"]`` stores. :func:`normalize_options` accepts kebab-case and
+underscore spellings, checks every value and fills defaults, so a bad value fails
+before a run exists; :func:`apply_options` then applies the options to a built
+:class:`~gnomon.run.Run`. Experiments add their own flags with :func:`cli_option`
+(Sacred's decorator)::
+
+    @cli_option("-w", "--warn", is_flag=True)
+    def warn(args, run):
+        '''Print a warning when the run starts.'''
+        run.info["warned"] = True
+
+    ex = Experiment("demo", additional_cli_options=[warn])
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gnomon.cli import values
+from gnomon.cli.values import CAPTURE_MODES, did_you_mean, mongo_option_to_url
+from gnomon.errors import ConfigError, GnomonError
+
+if TYPE_CHECKING:
+    from gnomon.run import Run
+
+__all__ = [
+    "BUILTIN_OPTIONS",
+    "CAPTURE_MODES",
+    "CLI_ONLY_KEYS",
+    "CLIOption",
+    "apply_options",
+    "cli_option",
+    "mongo_option_to_url",
+    "normalize_options",
+    "observers_from_options",
+]
+
+#: Keys Sacred's command line stores in ``meta_info["options"]`` besides the flags.
+CLI_ONLY_KEYS = ("COMMAND", "UPDATE", "help", "with")
+
+
+@dataclass(frozen=True, eq=False)
+class CLIOption:
+    """One command-line flag: how it is spelled, what it takes, and what it does to a run.
+
+    Custom flags come from :func:`cli_option`; their ``apply_function(value, run)`` is
+    called after the run is built and before it starts, when the flag was given.
+    Built-in flags (:data:`BUILTIN_OPTIONS`) have no apply function: their effects are
+    applied by :func:`apply_options` in a fixed order.
+    """
+
+    apply_function: Callable[[Any, Run], Any] | None
+    short_flag: str | None
+    long_flag: str
+    is_flag: bool = False
+    aliases: tuple[str, ...] = ()
+    metavar: str | None = None
+    help_text: str | None = None
+    convert: Callable[[Any], Any] | None = None
+    multiple: bool = False
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.short_flag is not None and not re.fullmatch(r"-[A-Za-z0-9]", self.short_flag):
+            raise ValueError(
+                f"Short flag {self.short_flag!r} must be '-' and one letter, e.g. '-w'."
+            )
+        if not re.fullmatch(r"--[A-Za-z0-9][A-Za-z0-9_\-]*", self.long_flag):
+            raise ValueError(f"Long flag {self.long_flag!r} must start with '--', e.g. '--warn'.")
+
+    @property
+    def options_key(self) -> str:
+        """The key of this flag in an options dict (Sacred's spelling for built-ins)."""
+        return self.key or self.long_flag
+
+    @property
+    def name(self) -> str:
+        """The flag's name without dashes, as a Python identifier."""
+        return self.long_flag.lstrip("-").replace("-", "_")
+
+    @property
+    def arg(self) -> str | None:
+        """The placeholder of the flag's value in usage text, None for a flag."""
+        if self.is_flag:
+            return None
+        return self.metavar or self.name.upper()
+
+    @property
+    def description(self) -> str:
+        """First line of the help text (or of the apply function's docstring)."""
+        text = self.help_text
+        if text is None and self.apply_function is not None:
+            text = self.apply_function.__doc__
+        return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
+
+    def default(self) -> Any:
+        """Return the value the flag has when it is not given."""
+        if self.multiple:
+            return []
+        return False if self.is_flag else None
+
+    def normalize(self, value: Any) -> Any:
+        """Check and convert a value given for this flag; ValueError says what is wrong."""
+        if value is None:
+            return self.default()
+        if self.is_flag:
+            return bool(value)
+        if self.multiple:
+            values = [value] if isinstance(value, str) else list(value)
+            return [self.convert(v) if self.convert else v for v in values]
+        return self.convert(value) if self.convert else value
+
+    # Sacred's CLIOption API, for code written against it.
+    def get_flag(self) -> str:
+        """Return the long flag (Sacred's name for it)."""
+        return self.long_flag
+
+    def get_short_flag(self) -> str | None:
+        """Return the short flag, e.g. ``-w``."""
+        return self.short_flag
+
+    def get_flags(self) -> tuple[str | None, str]:
+        """Return the short and the long flag."""
+        return self.short_flag, self.long_flag
+
+    def get_name(self) -> str:
+        """Return the apply function's name (the flag's name for built-ins)."""
+        return getattr(self.apply_function, "__name__", self.name)
+
+    def get_description(self) -> str:
+        """Return the first line of the help text."""
+        return self.description
+
+    def apply(self, args: Any, run: Run) -> Any:
+        """Apply the flag's value to the run (custom flags only)."""
+        if self.apply_function is None:
+            raise TypeError(f"{self.long_flag} is a built-in option; use apply_options().")
+        return self.apply_function(args, run)
+
+    def __call__(self, args: Any, run: Run) -> Any:
+        """Apply the flag, like :meth:`apply`."""
+        return self.apply(args, run)
+
+
+def cli_option(
+    short: str | None, long: str, is_flag: bool = False
+) -> Callable[[Callable[[Any, Run], Any]], CLIOption]:
+    """Turn ``f(args, run)`` into a command-line flag (Sacred's decorator).
+
+    ``args`` is True for an ``is_flag`` option and the text given otherwise; the
+    function's docstring is the flag's help. Pass the result to
+    ``Experiment(additional_cli_options=[...])``.
+    """
+
+    def wrapper(function: Callable[[Any, Run], Any]) -> CLIOption:
+        return CLIOption(function, short, long, is_flag)
+
+    return wrapper
+
+
+def _builtin(
+    short: str,
+    long: str,
+    help_text: str,
+    *,
+    key: str | None = None,
+    metavar: str | None = None,
+    convert: Callable[[Any], Any] | None = None,
+    multiple: bool = False,
+) -> CLIOption:
+    aliases = (key,) if key and key != long else ()
+    return CLIOption(
+        None,
+        short,
+        long,
+        is_flag=metavar is None,
+        aliases=aliases,
+        metavar=metavar,
+        help_text=help_text,
+        convert=convert,
+        multiple=multiple,
+        key=key,
+    )
+
+
+#: The built-in flags, in the order ``--help`` lists them.
+BUILTIN_OPTIONS: tuple[CLIOption, ...] = (
+    _builtin(
+        "-F",
+        "--file-storage",
+        "Add a FileStorageObserver writing runs under DIR.",
+        key="--file_storage",
+        metavar="DIR",
+        convert=values.text,
+    ),
+    _builtin(
+        "-m",
+        "--mongo-db",
+        "Add a MongoObserver: [host:port:]db_name[.prefix][!priority] or a mongodb:// URL.",
+        key="--mongo_db",
+        metavar="DB",
+        convert=values.mongo_database,
+    ),
+    _builtin(
+        "-s",
+        "--sql",
+        "Add an SqlObserver for the database URL (e.g. sqlite:///runs.db).",
+        metavar="URL",
+        convert=values.text,
+    ),
+    _builtin(
+        "-O",
+        "--observer",
+        "Add the observer for URL (file://, mongodb://, sqlite://, ...); repeatable.",
+        metavar="URL",
+        convert=values.text,
+        multiple=True,
+    ),
+    _builtin(
+        "-c", "--comment", "Store a comment with the run.", metavar="TEXT", convert=values.text
+    ),
+    _builtin(
+        "-n",
+        "--name",
+        "Record the run under this experiment name.",
+        metavar="NAME",
+        convert=values.text,
+    ),
+    _builtin("-i", "--id", "Use ID as the run's id.", metavar="ID", convert=values.run_id),
+    _builtin("-p", "--print-config", "Print the config before running."),
+    _builtin("-u", "--unobserved", "Run without any observer: nothing is recorded."),
+    _builtin("-q", "--queue", "Only record the run as QUEUED; do not run it."),
+    _builtin(
+        "-P",
+        "--priority",
+        "Priority of a queued run (higher runs first).",
+        metavar="NUMBER",
+        convert=values.priority,
+    ),
+    _builtin(
+        "-l",
+        "--loglevel",
+        "Root logger level: a number or DEBUG, INFO, WARNING, ERROR, CRITICAL.",
+        metavar="LEVEL",
+        convert=values.log_level,
+    ),
+    _builtin(
+        "-d", "--debug", "Show full tracebacks, gnomon's frames included, and re-raise errors."
+    ),
+    _builtin("-D", "--pdb", "Start the Python debugger (post-mortem) when the run fails."),
+    _builtin(
+        "-C",
+        "--capture",
+        "How to capture output: no, sys, fd or tee.",
+        metavar="MODE",
+        convert=values.capture_mode,
+    ),
+    _builtin(
+        "-b",
+        "--beat-interval",
+        "Seconds between heartbeats; 0 turns periodic heartbeats off.",
+        metavar="SECONDS",
+        convert=values.seconds,
+    ),
+    _builtin(
+        "-e",
+        "--enforce-clean",
+        "Refuse to run unless the sources are committed to git.",
+        key="--enforce_clean",
+    ),
+    _builtin("-f", "--force", "Allow config updates that add unused keys or change types."),
+    _builtin("-h", "--help", "Show this message and exit."),
+)
+
+
+def _canonical(key: str) -> str:
+    return key.lstrip("-").replace("_", "-")
+
+
+def _all_options(experiment: Any) -> list[CLIOption]:
+    custom = list(getattr(experiment, "additional_cli_options", None) or ())
+    return [*BUILTIN_OPTIONS, *custom]
+
+
+def normalize_options(options: Mapping[str, Any] | None, experiment: Any = None) -> dict[str, Any]:
+    """Return a complete, checked options dict keyed by Sacred's long flags.
+
+    Accepts ``--file-storage``, ``--file_storage`` or ``file_storage`` alike (and the
+    short flag), converts values (``--beat-interval`` and ``--priority`` to float,
+    ``--observer`` to a list) and fills every flag not given with its default. Raises
+    ConfigError naming an unknown flag (with did-you-mean) or a bad value.
+    """
+    known = _all_options(experiment)
+    by_spelling: dict[str, CLIOption] = {}
+    for option in known:
+        for spelling in (option.long_flag, *option.aliases, option.options_key):
+            by_spelling.setdefault(_canonical(spelling), option)
+        if option.short_flag:
+            by_spelling.setdefault(option.short_flag, option)
+    result: dict[str, Any] = {option.options_key: option.default() for option in known}
+    for key, value in (options or {}).items():
+        if key in CLI_ONLY_KEYS:
+            result[key] = value
+            continue
+        spelling = key if re.fullmatch(r"-[A-Za-z0-9]", key) else _canonical(key)
+        found = by_spelling.get(spelling)
+        if found is None:
+            names = sorted(o.options_key for o in known)
+            raise ConfigError(
+                f"Unknown option {key!r}.{did_you_mean(key, names)} "
+                f"Known options: {', '.join(names)}",
+                print_usage=True,
+            )
+        try:
+            result[found.options_key] = found.normalize(value)
+        except ValueError as error:
+            raise ConfigError(
+                f"Invalid value for {found.long_flag}: {error}", print_usage=True
+            ) from None
+    return result
+
+
+def observers_from_options(options: Mapping[str, Any]) -> list[Any]:
+    """Build the observers that ``-F``, ``-m``, ``-s`` and ``-O`` ask for, in that order."""
+    observers: list[Any] = []
+    directory = options.get("--file_storage")
+    urls: list[str] = []
+    if options.get("--mongo_db"):
+        try:
+            urls.append(mongo_option_to_url(options["--mongo_db"]))
+        except ValueError as error:
+            raise ConfigError(f"Invalid value for --mongo-db: {error}", print_usage=True) from None
+    if options.get("--sql"):
+        urls.append(options["--sql"])
+    urls.extend(options.get("--observer") or ())
+    if directory:
+        from gnomon.observers.file_storage import FileStorageObserver
+
+        observers.append(FileStorageObserver(directory))
+    if urls:
+        from gnomon.observers.registry import observer_from_url
+
+        observers.extend(observer_from_url(url) for url in urls)
+    return observers
+
+
+def _enforce_clean(run: Run) -> None:
+    repositories = (run.experiment_info or {}).get("repositories") or []
+    if not repositories:
+        raise GnomonError(
+            "--enforce-clean: no git repository found for the experiment's sources. "
+            "Keep them in a git repository, or run without -e/--enforce-clean."
+        )
+    for repository in repositories:
+        if repository.get("dirty"):
+            where = repository.get("path") or repository.get("url") or "?"
+            commit = str(repository.get("commit") or "")[:12]
+            at = f" (at commit {commit})" if commit else ""
+            raise GnomonError(
+                f"--enforce-clean: the git repository {where}{at} has uncommitted changes. "
+                "Commit them, or run without -e/--enforce-clean."
+            )
+
+
+def apply_options(run: Run, options: Mapping[str, Any], experiment: Any = None) -> None:
+    """Apply every option's effect to a run that is built but not started.
+
+    Sets id, name, comment, priority, heartbeat interval, capture mode, log level,
+    debug/pdb/force/queue switches; checks ``--enforce_clean``; drops all observers
+    for ``--unobserved`` or appends those of ``-F/-m/-s/-O``; then calls each custom
+    flag's function ``(value, run)`` for the flags that were given.
+    """
+    options = normalize_options(options, experiment)
+    if options["--id"] is not None:
+        run._id = options["--id"]
+    if options["--name"] is not None:
+        name = options["--name"]
+        run.experiment_info["name"] = name
+        if run.root_logger is not None:
+            run.run_logger = run.root_logger.getChild(name)
+    if options["--comment"] is not None:
+        run.meta_info["comment"] = options["--comment"]
+    if options["--priority"] is not None:
+        run.meta_info["priority"] = options["--priority"]
+    if options["--beat-interval"] is not None:
+        run.beat_interval = options["--beat-interval"]
+    if options["--capture"] is not None:
+        run.capture_mode = options["--capture"]
+    if options["--loglevel"] is not None:
+        logger = run.root_logger if run.root_logger is not None else logging.getLogger()
+        logger.setLevel(options["--loglevel"])
+    if options["--debug"]:
+        run.debug = True
+    if options["--pdb"]:
+        run.pdb = True
+    if options["--force"]:
+        run.force = True
+    if options["--queue"]:
+        run.queue_only = True
+    if options["--enforce_clean"]:
+        _enforce_clean(run)
+    if options["--unobserved"]:
+        run.unobserved = True
+        run.observers = []
+    else:
+        run.observers = [*run.observers, *observers_from_options(options)]
+    for option in getattr(experiment, "additional_cli_options", None) or ():
+        value = options.get(option.options_key)
+        if value is not None and value is not False and value != []:
+            option.apply(value, run)

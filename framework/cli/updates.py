@@ -1,0 +1,167 @@
+"""Reading the ``with UPDATE...`` part of a command line.
+
+An update is either ``path=value`` (``lr=0.01``, ``model.depth=50``,
+``optimizer=adam``) or a bare ``NAME``: a named config (``big``, ``ing.small``) or a
+config file (``params.yaml``). Values are Python literals read with
+:func:`ast.literal_eval`, which never executes code. Two conveniences keep Sacred's
+command lines working: a value that is not a literal but looks like a word or a path
+(``adam``, ``resnet-50``, ``data/train.csv``) is kept as a string, unless
+``SETTINGS.COMMAND_LINE.STRICT_PARSING`` is on; and ``inf``, ``-inf`` and ``nan``
+mean floats. Anything else (``lr=0.1.2``) is an error that names the fix, never a
+silently wrong value.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shlex
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from gnomon.errors import ConfigUpdateSyntaxError
+
+__all__ = ["CONFIG_FILE_EXTENSIONS", "is_config_file_name", "parse_update_value", "parse_updates"]
+
+#: Extensions that make a bare ``with`` token a config file rather than a named config.
+CONFIG_FILE_EXTENSIONS = (".json", ".yaml", ".yml", ".toml")
+
+_BARE_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/:+]*$")
+_KEY_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+_NAMED_CONFIG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_SPECIAL_FLOATS = {
+    "inf",
+    "+inf",
+    "-inf",
+    "infinity",
+    "+infinity",
+    "-infinity",
+    "nan",
+    "+nan",
+    "-nan",
+}
+
+
+def is_config_file_name(token: str) -> bool:
+    """Whether a bare ``with`` token names a config file (by its extension)."""
+    return token.lower().endswith(CONFIG_FILE_EXTENSIONS)
+
+
+def _quoting_hint(key: str, text: str) -> str:
+    """Shell text that passes ``text`` as a string value of ``key``."""
+    if "'" not in text:
+        return f"{key}='{json.dumps(text)}'"
+    return shlex.quote(f"{key}={text!r}")
+
+
+def parse_update_value(text: str, *, key: str = "value", strict: bool | None = None) -> Any:
+    """Read the text after ``=`` in one update as a Python value.
+
+    ``strict`` defaults to ``SETTINGS.COMMAND_LINE.STRICT_PARSING``; when on, bare
+    words are errors instead of strings. Raises ConfigUpdateSyntaxError with the
+    quoting fix when the text is no value.
+    """
+    token = f"{key}={text}"
+    try:
+        with warnings.catch_warnings():
+            # 'C:\data' is meant as written; Python's "invalid escape" warning is noise here.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    stripped = text.strip()
+    if stripped.lower() in _SPECIAL_FLOATS:
+        return float(stripped)
+    if strict is None:
+        from gnomon.settings import SETTINGS
+
+        strict = bool(SETTINGS.COMMAND_LINE.STRICT_PARSING)
+    if not stripped:
+        raise ConfigUpdateSyntaxError(
+            f"Cannot parse config update {token!r}: the value after '=' is empty. "
+            f"Write a value, or pass an empty string with {key}='\"\"'"
+        )
+    if _BARE_WORD.match(text) and not strict:
+        return text
+    reason = "is not a Python literal"
+    if _BARE_WORD.match(text):
+        reason += " (SETTINGS.COMMAND_LINE.STRICT_PARSING is on, so bare words are not strings)"
+    raise ConfigUpdateSyntaxError(
+        f"Cannot parse config update {token!r}: {text!r} {reason}. "
+        f"Quote it to pass a string: {_quoting_hint(key, text)}"
+    )
+
+
+def _split_key(token: str, key: str) -> list[str]:
+    """Check the dotted path before ``=`` and return its parts."""
+    if not key.strip():
+        raise ConfigUpdateSyntaxError(
+            f"Cannot parse config update {token!r}: the key before '=' is empty. "
+            "Write path=value, e.g. lr=0.01 or model.depth=50"
+        )
+    parts = key.split(".")
+    if any(part == "" for part in parts):
+        raise ConfigUpdateSyntaxError(
+            f"Cannot parse config update {token!r}: the path {key!r} has an empty part. "
+            "Separate nested keys with single dots, e.g. model.depth=50"
+        )
+    for part in parts:
+        if not _KEY_PART.match(part):
+            raise ConfigUpdateSyntaxError(
+                f"Cannot parse config update {token!r}: {part!r} is not a config key "
+                "(keys are letters, digits, '_' and '-'; no spaces or quotes). "
+                "Write path=value, e.g. model.depth=50"
+            )
+    return parts
+
+
+def _set_nested(
+    updates: dict[str, Any], parts: list[str], value: Any, token: str, origin: dict[str, str]
+) -> None:
+    """Place ``value`` at ``parts`` in ``updates``, refusing to mix a value with keys under it."""
+    node = updates
+    for depth, part in enumerate(parts[:-1]):
+        path = ".".join(parts[: depth + 1])
+        child = node.get(part)
+        if child is None and part not in node:
+            child = node[part] = {}
+            origin[path] = token
+        elif not isinstance(child, dict):
+            raise ConfigUpdateSyntaxError(
+                f"Config updates {origin.get(path, path)!r} and {token!r} conflict: "
+                f"{path!r} is set to a value and also used as a group of keys. Keep one of them."
+            )
+        node = child
+    node[parts[-1]] = value
+    origin[".".join(parts)] = token
+
+
+def parse_updates(
+    tokens: Sequence[str], *, strict: bool | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Split ``with`` tokens into a nested ``config_updates`` dict and named config names.
+
+    ``["lr=0.1", "model.depth=50", "big"]`` gives
+    ``({"lr": 0.1, "model": {"depth": 50}}, ["big"])``. Named configs keep their order
+    (later ones win); a later update of the same key wins too.
+    """
+    updates: dict[str, Any] = {}
+    named: list[str] = []
+    origin: dict[str, str] = {}
+    for token in tokens:
+        if "=" in token:
+            key, _, text = token.partition("=")
+            parts = _split_key(token, key)
+            value = parse_update_value(text, key=key, strict=strict)
+            _set_nested(updates, parts, value, token, origin)
+        elif is_config_file_name(token) or _NAMED_CONFIG.match(token):
+            named.append(token)
+        else:
+            raise ConfigUpdateSyntaxError(
+                f"Cannot parse config update {token!r}: expected path=value (e.g. lr=0.01), "
+                "the name of a named config, or a .json/.yaml/.yml/.toml config file"
+            )
+    return updates, named

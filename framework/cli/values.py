@@ -1,0 +1,160 @@
+"""Checking and converting the values of command-line flags, and Sacred's ``-m`` form.
+
+Each converter raises ValueError with a message that names the bad value and the
+fix; the click layer and :func:`~gnomon.cli.options.normalize_options` both use
+them, so a bad value reads the same from the shell and from ``ex.run(options=...)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from gnomon.events import is_usable_run_id
+
+__all__ = [
+    "CAPTURE_MODES",
+    "capture_mode",
+    "did_you_mean",
+    "log_level",
+    "mongo_database",
+    "mongo_option_to_url",
+    "priority",
+    "seconds",
+    "text",
+]
+
+#: Output capture modes ``-C/--capture`` accepts.
+CAPTURE_MODES = ("no", "sys", "fd", "tee")
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """Return " Did you mean 'x'?" for the closest of ``choices``, or ''."""
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def text(value: Any) -> str:
+    """Any value as text (paths, ids, comments)."""
+    return str(value)
+
+
+def run_id(value: Any) -> str:
+    """A run id every storage can use: it names a folder in file storage."""
+    text = str(value)
+    if not is_usable_run_id(text):
+        raise ValueError(
+            f"{text!r} cannot be a run id: use a non-empty name without '/', '\\' or a leading '_'"
+        )
+    return text
+
+
+def seconds(value: Any) -> float:
+    """A number of seconds for ``-b``."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a number of seconds (e.g. -b 10; -b 0 turns heartbeats off)"
+        ) from None
+    if seconds != seconds:
+        raise ValueError("nan is not a number of seconds (e.g. -b 10; -b 0 turns heartbeats off)")
+    return seconds
+
+
+def priority(value: Any) -> float:
+    """A queue priority for ``-P``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a number (e.g. -P 10; queued runs with higher priority go first)"
+        ) from None
+    if number != number:
+        raise ValueError("nan is not a priority (e.g. -P 10)")
+    return number
+
+
+def capture_mode(value: Any) -> str:
+    """One of :data:`CAPTURE_MODES` for ``-C``."""
+    text = str(value)
+    if text not in CAPTURE_MODES:
+        raise ValueError(
+            f"{text!r} is not a capture mode; choose one of {', '.join(CAPTURE_MODES)}."
+            f"{did_you_mean(text, CAPTURE_MODES)}"
+        )
+    return text
+
+
+def log_level(value: Any) -> int | str:
+    """A log level for ``-l``: a number, or a level name in upper case."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    name = text.upper()
+    if name in ("WARN", "FATAL") or name in _LOG_LEVELS or name == "NOTSET":
+        return name
+    raise ValueError(
+        f"{text!r} is not a log level; use a number or one of {', '.join(_LOG_LEVELS)}."
+        f"{did_you_mean(name, _LOG_LEVELS)}"
+    )
+
+
+def mongo_database(value: Any) -> str:
+    """Sacred's ``-m`` text, checked (kept as written)."""
+    text = str(value)
+    mongo_option_to_url(text)  # raises ValueError when it cannot be read
+    return text
+
+
+# Sacred's -m grammar: [host:port:]db_name[.collection_prefix[:run_id]][!priority]
+_NAME = r"[_A-Za-z][0-9A-Za-z#%&'()+\-;=@\[\]^_{}]{0,63}"
+_HOST = r"[0-9A-Za-z](?:[0-9A-Za-z\-]*[0-9A-Za-z])?(?:\.[0-9A-Za-z](?:[0-9A-Za-z\-]*[0-9A-Za-z])?)*"
+_MONGO_HOST_ONLY = re.compile(rf"^(?P<host>{_HOST}):(?P<port>\d{{1,5}})$")
+_MONGO_FULL = re.compile(
+    rf"^(?:(?P<host>{_HOST}):(?P<port>\d{{1,5}}):)?(?P<db>{_NAME})"
+    rf"(?:\.(?P<prefix>{_NAME})(?::(?P<overwrite>\d{{1,12}}))?)?"
+    r"(?:!(?P<priority>-?\d+))?$"
+)
+
+
+def mongo_option_to_url(text: str) -> str:
+    """Translate Sacred's ``-m [host:port:]db_name[.prefix[:id]][!priority]`` into a URL.
+
+    ``-m runs`` gives ``mongodb://localhost:27017/runs``; the prefix, the run id to
+    overwrite and the priority become the query parameters ``collection_prefix``,
+    ``overwrite`` and ``priority``. ``host:port`` alone means Sacred's default
+    database ``sacred``. Full ``mongodb://`` and ``mongodb+srv://`` URLs pass
+    through unchanged. Raises ValueError for anything else.
+    """
+    if text.startswith(("mongodb://", "mongodb+srv://")):
+        return text
+    host_only = _MONGO_HOST_ONLY.match(text)
+    if host_only:
+        return f"mongodb://{host_only['host']}:{host_only['port']}/sacred"
+    match = _MONGO_FULL.match(text)
+    if not match:
+        raise ValueError(
+            f"{text!r} is not a MongoDB database: expected [host:port:]db_name[.prefix][!priority] "
+            "(e.g. -m my_runs or -m db.example.org:27017:my_runs) or a mongodb:// URL"
+        )
+    host = match["host"] or "localhost"
+    port = match["port"] or "27017"
+    query = {
+        key: match[group]
+        for key, group in (
+            ("collection_prefix", "prefix"),
+            ("overwrite", "overwrite"),
+            ("priority", "priority"),
+        )
+        if match[group] is not None
+    }
+    url = f"mongodb://{host}:{port}/{quote(match['db'], safe='')}"
+    return f"{url}?{urlencode(query)}" if query else url

@@ -1,0 +1,201 @@
+"""The one error tree of gnomon.
+
+Every error a user can meet subclasses :class:`GnomonError` and also the built-in
+exception a caller would naturally catch, so ``except ValueError`` around a bad
+config update keeps working::
+
+    GnomonError (Exception)
+    ├── ConfigError (ValueError)                 a config value, key, file or update is wrong
+    │   ├── InvalidConfigError                   raised by user code to report a bad combination
+    │   ├── ConfigAddedError (KeyError)          an update adds a key nothing consumes (use -f)
+    │   ├── MissingConfigError (TypeError)       a captured function lacks a value it needs
+    │   ├── NamedConfigNotFoundError (KeyError)  ``with NAME`` names no named config or file
+    │   └── ConfigUpdateSyntaxError              ``with lr=0.1.2``: the text is not a value
+    ├── SignatureError (TypeError)               a captured function was called wrongly
+    ├── CircularDependencyError (ValueError)     ingredients include each other
+    ├── CommandNotFoundError (KeyError)          ``python exp.py NAME`` names no command
+    ├── ReadOnlyConfigError (TypeError)          a captured function tried to change the config
+    ├── ObserverError (RuntimeError)             an observer cannot be built or used
+    │   └── UnknownObserverError (ValueError)    ``-O scheme://`` names no installed observer
+    ├── SerializationError (TypeError)           a value cannot be stored as JSON
+    ├── SpoolError (OSError)                     the local spool cannot be read or written
+    └── GnomonInterrupt (KeyboardInterrupt)      ends a run with a custom status
+        └── TimeoutInterrupt                     ends a run with status TIMEOUT
+
+Sacred's names (``SacredError``, ``SacredInterrupt``) are aliases, so code written
+for Sacred catches and raises the same things.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+class GnomonError(Exception):
+    """Base of every error gnomon raises on purpose.
+
+    ``print_traceback`` and ``print_usage`` tell the command line how to report the
+    error: user mistakes are shown as one line (plus usage), not as a traceback.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        print_traceback: bool = False,
+        print_usage: bool = False,
+        filter_traceback: str = "default",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.print_traceback = print_traceback
+        self.print_usage = print_usage
+        self.filter_traceback = filter_traceback
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(GnomonError, ValueError):
+    """A config value, key, file or update cannot be used; the message names it."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        conflicting_configs: Sequence[str] = (),
+        print_usage: bool = False,
+        print_traceback: bool = False,
+    ) -> None:
+        super().__init__(message, print_usage=print_usage, print_traceback=print_traceback)
+        self.conflicting_configs = tuple(conflicting_configs)
+
+
+class InvalidConfigError(ConfigError):
+    """Raised by user code (a config hook, a captured function) to reject a config."""
+
+
+class ConfigAddedError(ConfigError, KeyError):
+    """An update adds keys that no captured function can consume; ``-f`` forces it."""
+
+    def __init__(self, conflicting_configs: Iterable[str], message: str | None = None) -> None:
+        keys = sorted(conflicting_configs)
+        text = message or (
+            "Added new config entr{} {} that {} not used anywhere. Did you mistype a key? "
+            "Use -f/--force to add {} anyway.".format(
+                "y" if len(keys) == 1 else "ies",
+                ", ".join(repr(k) for k in keys),
+                "is" if len(keys) == 1 else "are",
+                "it" if len(keys) == 1 else "them",
+            )
+        )
+        super().__init__(text, conflicting_configs=keys, print_usage=True)
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class MissingConfigError(ConfigError, TypeError):
+    """A captured function was called without values for some of its parameters."""
+
+    def __init__(
+        self, message: str, missing_configs: Sequence[str] = (), func_name: str = ""
+    ) -> None:
+        super().__init__(message, conflicting_configs=missing_configs, print_usage=True)
+        self.missing_configs = tuple(missing_configs)
+        self.func_name = func_name
+
+
+class NamedConfigNotFoundError(ConfigError, KeyError):
+    """``with NAME`` names neither a named config nor an existing config file."""
+
+    def __init__(
+        self, named_config: str, available: Iterable[str] = (), message: str | None = None
+    ) -> None:
+        self.named_config = named_config
+        self.available = sorted(available)
+        super().__init__(message or f"Named config not found: {named_config!r}", print_usage=True)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigUpdateSyntaxError(ConfigError):
+    """A ``with`` update is not ``path=value`` with a readable value."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, print_usage=True)
+
+
+class SignatureError(GnomonError, TypeError):
+    """A captured function was called with arguments that do not fit its signature."""
+
+
+class CircularDependencyError(GnomonError, ValueError):
+    """Ingredients include each other, directly or through others."""
+
+
+class CommandNotFoundError(GnomonError, KeyError):
+    """The command line names a command the experiment does not have."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ReadOnlyConfigError(GnomonError, TypeError):
+    """A captured function tried to change the config it was given."""
+
+
+class ObserverError(GnomonError, RuntimeError):
+    """An observer cannot be created or cannot accept an event."""
+
+
+class UnknownObserverError(ObserverError, ValueError):
+    """An observer URL uses a scheme no installed observer registered."""
+
+
+class SerializationError(GnomonError, TypeError):
+    """A value cannot be stored as plain JSON; the message names where it sits."""
+
+
+class SpoolError(GnomonError, OSError):
+    """The local spool of undelivered events cannot be read or written."""
+
+
+class GnomonInterrupt(KeyboardInterrupt):
+    """Raise it (or a subclass with its own ``STATUS``) to stop a run with that status."""
+
+    STATUS = "INTERRUPTED"
+
+
+class TimeoutInterrupt(GnomonInterrupt):
+    """Stops a run that ran out of time; recorded with status ``TIMEOUT``."""
+
+    STATUS = "TIMEOUT"
+
+
+# Sacred's names, for scripts and observers written against Sacred.
+SacredError = GnomonError
+SacredInterrupt = GnomonInterrupt
+
+__all__ = [
+    "CircularDependencyError",
+    "CommandNotFoundError",
+    "ConfigAddedError",
+    "ConfigError",
+    "ConfigUpdateSyntaxError",
+    "GnomonError",
+    "GnomonInterrupt",
+    "InvalidConfigError",
+    "MissingConfigError",
+    "NamedConfigNotFoundError",
+    "ObserverError",
+    "ReadOnlyConfigError",
+    "SacredError",
+    "SacredInterrupt",
+    "SerializationError",
+    "SignatureError",
+    "SpoolError",
+    "TimeoutInterrupt",
+    "UnknownObserverError",
+]

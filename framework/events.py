@@ -1,0 +1,250 @@
+"""The events a run emits, one frozen dataclass per kind.
+
+A run emits ``queued`` (only with ``-q``) or ``started``; then any number of
+``heartbeat``, ``output``, ``metrics``, ``resource`` and ``artifact`` events; then
+exactly one of ``completed``, ``failed`` or ``interrupted``. Each event carries only
+what is new (the appended output and its offset, a batch of metric points, the info
+when it changed), so the cost of recording grows with new data, not with run length.
+
+Every event has the run id (``None`` until an observer assigned one), a per-run
+sequence number ``seq`` (replays can be de-duplicated and gaps detected) and a
+tz-aware UTC ``time``. Payloads are plain JSON-compatible data, already encoded by
+:mod:`gnomon.serialize`, and wrapped read-only so no observer can change what
+another one sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+__all__ = [
+    "ArtifactEvent",
+    "CompletedEvent",
+    "Event",
+    "FailedEvent",
+    "HeartbeatEvent",
+    "InterruptedEvent",
+    "MetricSeries",
+    "MetricsEvent",
+    "OutputEvent",
+    "QueuedEvent",
+    "ResourceEvent",
+    "StartedEvent",
+    "EVENT_TYPES",
+    "event_from_dict",
+    "event_to_dict",
+    "freeze",
+    "is_usable_run_id",
+    "thaw",
+]
+
+
+def freeze(value: Any) -> Any:
+    """Return a read-only view of JSON-like data: mappings become proxies, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Return a private, mutable deep copy of frozen data (dicts and lists)."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+def is_usable_run_id(run_id: str) -> bool:
+    """Whether a run id chosen by a user (``-i``) can be stored by every observer.
+
+    File storage names a folder after it, so it must be a single path component,
+    and a leading ``_`` is kept for the shared ``_sources``/``_resources`` folders.
+    """
+    return bool(run_id) and run_id not in {".", ".."} and not set(run_id) & {"/", "\\", "\0"} and not run_id.startswith("_")
+
+
+def utcnow() -> datetime:
+    """The current time as a tz-aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Fields every event carries."""
+
+    kind: ClassVar[str] = "event"
+    run_id: str | None
+    seq: int
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedEvent(Event):
+    """The run was queued (``-q``): recorded, not executed."""
+
+    kind: ClassVar[str] = "queued"
+    experiment: Mapping[str, Any]
+    command: str
+    host: Mapping[str, Any]
+    config: Mapping[str, Any]
+    meta: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartedEvent(Event):
+    """The run started; ``time`` is its start time."""
+
+    kind: ClassVar[str] = "started"
+    experiment: Mapping[str, Any]
+    command: str
+    host: Mapping[str, Any]
+    config: Mapping[str, Any]
+    meta: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatEvent(Event):
+    """The run is alive. ``info`` is the whole info when it changed since the last beat, else None."""
+
+    kind: ClassVar[str] = "heartbeat"
+    info: Mapping[str, Any] | None = None
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutputEvent(Event):
+    """New captured output: ``text`` goes at character ``offset`` of the run's whole output."""
+
+    kind: ClassVar[str] = "output"
+    text: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """Points of one metric in one batch; ``timestamps`` are POSIX seconds (UTC)."""
+
+    steps: list[int]
+    values: list[float]
+    timestamps: list[float]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsEvent(Event):
+    """A batch of new metric points, by metric name."""
+
+    kind: ClassVar[str] = "metrics"
+    series: Mapping[str, MetricSeries]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceEvent(Event):
+    """The run read an input file; ``filename`` is absolute, ``digest`` its sha256."""
+
+    kind: ClassVar[str] = "resource"
+    filename: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArtifactEvent(Event):
+    """The run produced a file.
+
+    ``filename`` is a private snapshot of the file taken when the artifact was added,
+    so the run may change or delete its own copy at once; ``source`` is the path the
+    user gave.
+    """
+
+    kind: ClassVar[str] = "artifact"
+    name: str
+    filename: str
+    source: str
+    digest: str
+    size: int
+    metadata: Mapping[str, Any] | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompletedEvent(Event):
+    """The run finished normally (or by ``sys.exit(0)``)."""
+
+    kind: ClassVar[str] = "completed"
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailedEvent(Event):
+    """The run raised; ``fail_trace`` holds the formatted traceback lines."""
+
+    kind: ClassVar[str] = "failed"
+    fail_trace: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptedEvent(Event):
+    """The run was stopped (Ctrl-C, SIGTERM, a GnomonInterrupt) with ``status``."""
+
+    kind: ClassVar[str] = "interrupted"
+    status: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        QueuedEvent,
+        StartedEvent,
+        HeartbeatEvent,
+        OutputEvent,
+        MetricsEvent,
+        ResourceEvent,
+        ArtifactEvent,
+        CompletedEvent,
+        FailedEvent,
+        InterruptedEvent,
+    )
+}
+
+FINAL_KINDS = frozenset({"completed", "failed", "interrupted"})
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """Plain data for the spool: the inverse of :func:`event_from_dict`."""
+    data: dict[str, Any] = {"kind": event.kind}
+    for f in fields(event):
+        value = getattr(event, f.name)
+        if f.name == "time":
+            value = value.isoformat()
+        elif f.name == "series":
+            value = {k: [s.steps, s.values, s.timestamps] for k, s in value.items()}
+        else:
+            value = thaw(value)
+        data[f.name] = value
+    return data
+
+
+def event_from_dict(data: Mapping[str, Any]) -> Event:
+    """Rebuild an event from :func:`event_to_dict` output (spool replay)."""
+    values = dict(data)
+    cls = EVENT_TYPES[values.pop("kind")]
+    values["time"] = datetime.fromisoformat(values["time"])
+    if "series" in values:
+        values["series"] = MappingProxyType(
+            {
+                k: MetricSeries(list(s[0]), list(s[1]), list(s[2]))
+                for k, s in values["series"].items()
+            }
+        )
+    for key in ("experiment", "host", "config", "meta", "info", "metadata", "result"):
+        if key in values:
+            values[key] = freeze(values[key])
+    if "fail_trace" in values:
+        values["fail_trace"] = tuple(values["fail_trace"])
+    return cls(**values)

@@ -1,0 +1,483 @@
+"""A run: one execution of a command, and everything recorded about it.
+
+The lifecycle is: observers record the start (synchronously: they pick the id),
+output capture and heartbeats begin, pre-run hooks, the main function and post-run
+hooks run, and exactly one final event records how it ended. Every exit path ends
+the same way: the heartbeat stops, capture stops and hands back every byte not yet
+shipped, a last output/metrics/heartbeat batch goes out, then the final event, then
+the observer queues drain (or spool). So output printed just before an exception,
+``sys.exit``, Ctrl-C or SIGTERM is never lost, and ``-b 0`` loses nothing either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import mimetypes
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+from gnomon import serialize
+from gnomon.errors import GnomonInterrupt
+from gnomon.events import (
+    ArtifactEvent,
+    CompletedEvent,
+    Event,
+    FailedEvent,
+    HeartbeatEvent,
+    InterruptedEvent,
+    MetricsEvent,
+    OutputEvent,
+    QueuedEvent,
+    ResourceEvent,
+    StartedEvent,
+    freeze,
+    utcnow,
+)
+from gnomon.metrics import MetricsBuffer
+from gnomon.tracebacks import filtered_traceback
+
+__all__ = ["Run", "Terminated"]
+
+
+# Between heartbeats, metric points are shipped early once this many wait (checked
+# this often, in seconds), so a fast logging loop never holds more than a bounded
+# number of points in memory however long the beat interval.
+METRICS_EARLY_BATCH = 200_000
+METRICS_POLL_INTERVAL = 0.05
+
+
+class Terminated(GnomonInterrupt):
+    """Raised in the main thread when the process receives SIGTERM during a run."""
+
+    STATUS = "INTERRUPTED"
+
+
+def _lenient(value: Any, where: str) -> Any:
+    """Encode info/results; an odd object becomes readable text rather than failing the run."""
+    return serialize.encode(value, where=where, fallback=serialize.describe)
+
+
+def _default_logger() -> logging.Logger:
+    return logging.getLogger("gnomon")
+
+
+class Run:
+    """One execution of an experiment command; ``_run`` inside captured functions.
+
+    Created by :meth:`Experiment.run` (not started); command-line options adjust its
+    attributes; calling it executes it once.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: dict[str, Any],
+        main_function: Callable[..., Any],
+        command: str = "main",
+        experiment_info: dict[str, Any] | None = None,
+        host_info: dict[str, Any] | None = None,
+        meta_info: dict[str, Any] | None = None,
+        observers: Sequence[Any] = (),
+        pre_run_hooks: Sequence[Callable[[], Any]] = (),
+        post_run_hooks: Sequence[Callable[[], Any]] = (),
+        root_logger: logging.Logger | None = None,
+        run_logger: logging.Logger | None = None,
+        captured_out_filter: Callable[[str], str] | None = None,
+        config_modifications: Any = None,
+    ) -> None:
+        from gnomon.settings import SETTINGS
+
+        self._id: str | None = None
+        self.config = config
+        self.config_modifications = config_modifications
+        self.main_function = main_function
+        self.command = command
+        self.experiment_info = experiment_info if experiment_info is not None else {}
+        self.host_info = host_info if host_info is not None else {}
+        self.meta_info = meta_info if meta_info is not None else {}
+        self.meta_info.setdefault("command", command)
+        self.observers: list[Any] = list(observers)
+        self.pre_run_hooks = list(pre_run_hooks)
+        self.post_run_hooks = list(post_run_hooks)
+        self.root_logger = root_logger or _default_logger()
+        self.run_logger = run_logger or self.root_logger
+        self.captured_out_filter = captured_out_filter
+        self.info: dict[str, Any] = {}
+        self.beat_interval: float = float(SETTINGS.DEFAULT_BEAT_INTERVAL)
+        self.capture_mode: str | None = None
+        self.debug = False
+        self.pdb = False
+        self.force = False
+        self.unobserved = False
+        self.queue_only = False
+        self.status: str | None = None
+        self.result: Any = None
+        self.start_time: datetime | None = None
+        self.stop_time: datetime | None = None
+        self.fail_trace: list[str] | None = None
+        self.run_uid = uuid.uuid4().hex
+        self._metrics = MetricsBuffer()
+        # Training loops call this millions of times: skip one Python frame per call.
+        self.log_scalar = self._metrics.log_scalar  # type: ignore[method-assign]
+        self._seq = itertools.count()
+        self._output: list[str] = []
+        self._output_length = 0
+        self._beat_lock = threading.Lock()
+        self._last_info: bytes | None = None
+        self._dispatcher: Any = None
+        self._capture: Any = None
+        self._folder: Any = None
+        self._stop_beats = threading.Event()
+        self._beat_thread: threading.Thread | None = None
+        self._started = False
+        self._finishing = False
+        self._staged = 0
+
+    # -- what user code calls --------------------------------------------------------------
+    @property
+    def captured_out(self) -> str:
+        """All output captured so far, folded as a terminal would show it."""
+        if len(self._output) > 1:
+            self._output = ["".join(self._output)]
+        return self._output[0] if self._output else ""
+
+    def log_scalar(self, name: str, value: Any, step: Any = None) -> None:
+        """Record one metric point (numpy scalars accepted); buffered, shipped on heartbeats."""
+        self._metrics.log_scalar(name, value, step)
+
+    def add_resource(self, filename: str | os.PathLike[str]) -> None:
+        """Record that the run read ``filename`` (stored once per content across runs)."""
+        path = os.path.abspath(os.fspath(filename))
+        with open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        self._emit(ResourceEvent, filename=path, digest=digest)
+
+    def open_resource(self, filename: str | os.PathLike[str], mode: str = "r") -> IO[Any]:
+        """Open a file for reading and record it as a resource."""
+        self.add_resource(filename)
+        return open(filename, mode)
+
+    def add_artifact(
+        self,
+        filename: str | os.PathLike[str],
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Store a file the run produced.
+
+        The file is copied at once into a private snapshot, so the run may overwrite
+        or delete it straight away while observers store it in the background.
+        """
+        source = os.path.abspath(os.fspath(filename))
+        name = name or os.path.basename(source)
+        if content_type is None:
+            content_type = mimetypes.guess_type(name)[0]
+        staging = self._staging_dir()
+        self._staged += 1
+        snapshot = os.path.join(staging, f"{self._staged:06d}-{os.path.basename(name)}")
+        shutil.copyfile(source, snapshot)
+        with open(snapshot, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        self._emit(
+            ArtifactEvent,
+            name=name,
+            filename=snapshot,
+            source=source,
+            digest=digest,
+            size=os.path.getsize(snapshot),
+            metadata=freeze(_lenient(metadata, "artifact metadata"))
+            if metadata is not None
+            else None,
+            content_type=content_type,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __call__(self, *args: Any) -> Any:
+        """Execute the run (Sacred's spelling of :meth:`run`)."""
+        return self.run(*args)
+
+    def run(self, *args: Any) -> Any:
+        """Execute the run once, recording its start, progress and end."""
+        if self._started:
+            raise RuntimeError("A run can only be executed once; create a new one with ex.run().")
+        self._started = True
+        observers = self._prepare_observers()
+        self._dispatcher = self._make_dispatcher(observers)
+        if self.queue_only:
+            return self._queue()
+        return self._execute(observers, args)
+
+    def _prepare_observers(self) -> list[Any]:
+        from gnomon.observers.base import as_observer
+
+        if self.unobserved:
+            return []
+        observers = [as_observer(o) for o in self.observers]
+        observers.sort(key=lambda o: -float(getattr(o, "priority", 0)))
+        if not observers and not self.debug:
+            self.run_logger.warning("No observers have been added to this run")
+        return observers
+
+    def _make_dispatcher(self, observers: list[Any]) -> Any:
+        from gnomon.dispatch import Dispatcher
+        from gnomon.settings import SETTINGS
+        from gnomon.spool import Spool
+
+        return Dispatcher(
+            observers,
+            self.run_uid,
+            spool=Spool(),
+            start_timeout=float(SETTINGS.START_TIMEOUT),
+            drain_timeout=float(SETTINGS.DRAIN_TIMEOUT),
+            queue_size=int(SETTINGS.QUEUE_SIZE),
+        )
+
+    def _start_payload(self) -> dict[str, Any]:
+        return {
+            "experiment": freeze(_lenient(self.experiment_info, "experiment info")),
+            "command": self.command,
+            "host": freeze(_lenient(self.host_info, "host info")),
+            "config": freeze(serialize.encode(self.config, where="config")),
+            "meta": freeze(_lenient(self.meta_info, "meta info")),
+        }
+
+    def _queue(self) -> None:
+        self.status = "QUEUED"
+        event = QueuedEvent(
+            run_id=self._id, seq=next(self._seq), time=utcnow(), **self._start_payload()
+        )
+        self._id = self._dispatcher.start(event)
+        self.run_logger.info("Queued-up run with ID %s", self._id)
+        self._dispatcher.close()
+        self._cleanup_staging()
+        return None
+
+    def _execute(self, observers: list[Any], args: tuple[Any, ...]) -> Any:
+        from gnomon.capture import OutputFolder, start_capture
+        from gnomon.settings import SETTINGS
+
+        mode = self.capture_mode or (SETTINGS.CAPTURE_MODE if observers else "no")
+        payload = self._start_payload()  # fails early, before anything starts, on a bad config
+        self._folder = OutputFolder()
+        self._capture = start_capture(mode)
+        restore_signals = self._install_signal_handlers()
+        try:
+            self.run_logger.info("Running command '%s'", self.command)
+            self.start_time = utcnow()
+            self.status = "RUNNING"
+            event = StartedEvent(
+                run_id=self._id, seq=next(self._seq), time=self.start_time, **payload
+            )
+            self._id = self._dispatcher.start(event)
+            if self._id is not None:
+                self.run_logger.info('Started run with ID "%s"', self._id)
+            else:
+                self.run_logger.info("Started")
+            self._start_heartbeat()
+            for hook in self.pre_run_hooks:
+                hook()
+            self.result = self.main_function(*args)
+            for hook in self.post_run_hooks:
+                hook()
+            if self.result is not None:
+                self.run_logger.info("Result: %s", self.result)
+            self.run_logger.info("Completed after %s", self._elapsed())
+            self._finish(
+                CompletedEvent, "COMPLETED", result=freeze(_lenient(self.result, "result"))
+            )
+            return self.result
+        except SystemExit as error:
+            if error.code in (0, None):
+                self._finish(
+                    CompletedEvent, "COMPLETED", result=freeze(_lenient(self.result, "result"))
+                )
+            else:
+                self._fail(error)
+            raise
+        except KeyboardInterrupt as error:
+            status = getattr(error, "STATUS", "INTERRUPTED")
+            self.run_logger.warning("Aborted after %s!", self._elapsed())
+            self._finish(InterruptedEvent, status, status=status)
+            raise
+        except BaseException as error:
+            self._fail(error)
+            raise
+        finally:
+            self._finishing = True
+            try:
+                if self.status == "RUNNING":  # an error inside the recording itself
+                    self._finish(FailedEvent, "FAILED", fail_trace=tuple(self.fail_trace or ()))
+                self._dispatcher.close()
+                self._cleanup_staging()
+            finally:
+                restore_signals()
+
+    def _fail(self, error: BaseException) -> None:
+        if self.debug:
+            self.fail_trace = traceback.format_exception(type(error), error, error.__traceback__)
+        else:
+            text, _ = filtered_traceback(error)
+            self.fail_trace = text.splitlines(keepends=True)
+        self.run_logger.error("Failed after %s!", self._elapsed())
+        self._finish(FailedEvent, "FAILED", fail_trace=tuple(self.fail_trace))
+
+    def _elapsed(self) -> timedelta:
+        start = self.start_time or utcnow()
+        return timedelta(seconds=round((utcnow() - start).total_seconds()))
+
+    def _finish(self, kind: type[Event], final_status: str, **fields: Any) -> None:
+        """Stop beats and capture, ship everything left, then the final event."""
+        if self.status not in ("RUNNING", None):
+            return
+        self._finishing = True  # signals from here on wait until the end is recorded
+        self._stop_heartbeat()
+        remaining = self._capture.stop() if self._capture is not None else ""
+        with self._beat_lock:
+            self._collect(remaining, final=True)
+        self.status = final_status
+        self.stop_time = utcnow()
+        self._emit(kind, at=self.stop_time, **fields)
+
+    # -- heartbeats ----------------------------------------------------------------------------
+    def _start_heartbeat(self) -> None:
+        if self.beat_interval <= 0:
+            return
+        self._beat_thread = threading.Thread(
+            target=self._beat_loop, name="gnomon-heartbeat", daemon=True
+        )
+        self._beat_thread.start()
+
+    def _beat_loop(self) -> None:
+        """Beat every ``beat_interval``; in between, ship metric points early when many wait."""
+        next_beat = time.monotonic() + self.beat_interval
+        while not self._stop_beats.wait(min(METRICS_POLL_INTERVAL, max(0.0, next_beat - time.monotonic()))):
+            try:
+                with self._beat_lock:
+                    if self.status != "RUNNING":
+                        return
+                    if time.monotonic() >= next_beat:
+                        self._collect(self._capture.read(), final=False)
+                        next_beat = time.monotonic() + self.beat_interval
+                    elif len(self._metrics) >= METRICS_EARLY_BATCH:
+                        self._ship_metrics()
+            except Exception:  # noqa: BLE001 - a recording problem must not kill the run
+                logging.getLogger("gnomon.run").exception("Heartbeat failed")
+
+    def _stop_heartbeat(self) -> None:
+        self._stop_beats.set()
+        thread = self._beat_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+
+    def _collect(self, raw: str, *, final: bool) -> None:
+        """Ship new output, metric points and changed info as events."""
+        text = self._folder.feed(raw) if raw else ""
+        if final:
+            text += self._folder.finish()
+        if text and self.captured_out_filter is not None:
+            try:
+                text = self.captured_out_filter(text)
+            except Exception:  # noqa: BLE001
+                logging.getLogger("gnomon.run").exception(
+                    "captured_out_filter failed; output kept unfiltered"
+                )
+        now = utcnow()
+        if text:
+            self._emit(OutputEvent, at=now, text=text, offset=self._output_length)
+            self._output.append(text)
+            self._output_length += len(text)
+        self._ship_metrics(now, final=final)
+        self._emit(HeartbeatEvent, at=now, info=self._changed_info(), result=freeze(_lenient(self.result, "result")))
+
+    def _ship_metrics(self, now: datetime | None = None, *, final: bool = False) -> None:
+        series = self._metrics.drain(final=final)
+        if series:
+            self._emit(MetricsEvent, at=now, series=series)
+
+    def _changed_info(self) -> Any:
+        import orjson
+
+        encoded = _lenient(self.info, "info")
+        data = orjson.dumps(encoded)
+        if data == self._last_info:
+            return None
+        self._last_info = data
+        return freeze(encoded)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _emit(self, kind: type[Event], at: datetime | None = None, **fields: Any) -> None:
+        """Number an event and queue it for every observer (``at`` defaults to now)."""
+        if self._dispatcher is None:
+            raise RuntimeError(
+                "This run has not started; files can be recorded only while it runs."
+            )
+        self._dispatcher.emit(kind(run_id=self._id, seq=next(self._seq), time=at or utcnow(), **fields))
+
+    def _staging_dir(self) -> str:
+        if self._dispatcher is None:
+            raise RuntimeError(
+                "This run has not started; artifacts can be added only while it runs."
+            )
+        path = self._dispatcher.spool.staging_dir(self.run_uid)
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    def _cleanup_staging(self) -> None:
+        if self._staged and not self._dispatcher.any_spilled:
+            shutil.rmtree(self._dispatcher.spool.staging_dir(self.run_uid), ignore_errors=True)
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        """Make SIGTERM and Ctrl-C end the run INTERRUPTED, and never cut its recording short.
+
+        While the run executes, SIGTERM raises :class:`Terminated` in the main
+        thread (Ctrl-C raises KeyboardInterrupt as usual). Once the end is being
+        recorded, both wait: the last output, the final event and the queues are
+        flushed (within the drain time), then the signal takes effect. Handlers the
+        user installed are left alone.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        deferred: list[int] = []
+        installed: dict[int, Any] = {}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if self._finishing:
+                deferred.append(signum)
+                self.run_logger.warning("Recording the end of the run first; the signal takes effect after it.")
+                return
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise Terminated("Terminated by SIGTERM")
+
+        for signum, default in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
+            previous = signal.getsignal(signum)
+            if previous in (default, None):
+                installed[signum] = previous
+                signal.signal(signum, on_signal)
+
+        def restore() -> None:
+            for signum, previous in installed.items():
+                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+            if not deferred:
+                return
+            if signal.SIGTERM in deferred and signal.SIGTERM in installed:
+                os.kill(os.getpid(), signal.SIGTERM)  # the default action: end the process
+            elif sys.exc_info()[0] is None:
+                raise KeyboardInterrupt  # the run itself completed; the user still asked to stop
+
+        return restore
+
+    def __repr__(self) -> str:
+        return f"<Run id={self._id!r} command={self.command!r} status={self.status!r}>"

@@ -1,0 +1,138 @@
+"""Settings: one registry, layered defaults < ``GNOMON_*`` environment < code.
+
+Sacred exposes a global ``SETTINGS`` object; scripts that change
+``SETTINGS.CAPTURE_MODE`` or ``SETTINGS.HOST_INFO.CAPTURED_ENV`` keep working here.
+Unknown keys are rejected (a typo must not silently do nothing), and
+:func:`reset` restores the defaults so tests never leak state into each other.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from .errors import ConfigError
+
+_DEFAULTS: dict[str, Any] = {
+    "CONFIG": {
+        "ENFORCE_KEYS_MONGO_COMPATIBLE": True,
+        "ENFORCE_KEYS_JSONPICKLE_COMPATIBLE": True,
+        "ENFORCE_VALID_PYTHON_IDENTIFIER_KEYS": False,
+        "ENFORCE_STRING_KEYS": False,
+        "ENFORCE_KEYS_NO_EQUALS": True,
+        "READ_ONLY_CONFIG": True,
+        "IGNORED_COMMENTS": ["^pylint:", "^noinspection", "^type:", "^noqa"],
+        "NUMPY_RANDOM_LEGACY_API": False,
+    },
+    "HOST_INFO": {
+        "INCLUDE_GPU_INFO": True,
+        "INCLUDE_CPU_INFO": True,
+        "CAPTURED_ENV": [],
+    },
+    "COMMAND_LINE": {
+        "STRICT_PARSING": False,
+        "SHOW_DISABLED_OPTIONS": True,
+    },
+    "CAPTURE_MODE": "sys" if sys.platform.startswith("win") else "tee",
+    "DISCOVER_DEPENDENCIES": "imported",
+    "DISCOVER_SOURCES": "imported",
+    "DEFAULT_BEAT_INTERVAL": 10.0,
+    # Seconds the synchronous started/queued call may take per observer.
+    "START_TIMEOUT": 10.0,
+    # Seconds the observer queues may take to drain at run end before spooling.
+    "DRAIN_TIMEOUT": 10.0,
+    # Events one observer may hold in memory before the rest go to the spool.
+    "QUEUE_SIZE": 10000,
+    # Where undelivered events are kept for ``gnomon sync``; None: the user data dir.
+    "SPOOL_DIR": None,
+}
+
+# Settings that the environment may set, with their types.
+_ENVIRONMENT = {
+    "GNOMON_CAPTURE_MODE": ("CAPTURE_MODE", str),
+    "GNOMON_BEAT_INTERVAL": ("DEFAULT_BEAT_INTERVAL", float),
+    "GNOMON_START_TIMEOUT": ("START_TIMEOUT", float),
+    "GNOMON_DRAIN_TIMEOUT": ("DRAIN_TIMEOUT", float),
+    "GNOMON_QUEUE_SIZE": ("QUEUE_SIZE", int),
+    "GNOMON_SPOOL_DIR": ("SPOOL_DIR", str),
+}
+
+
+class SettingsGroup:
+    """A group of settings with attribute and item access and a fixed set of keys."""
+
+    __slots__ = ("_name", "_values")
+
+    def __init__(self, name: str, values: dict[str, Any]) -> None:
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(
+            self,
+            "_values",
+            {
+                k: SettingsGroup(f"{name}.{k}", v) if isinstance(v, dict) else v
+                for k, v in values.items()
+            },
+        )
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(self._unknown(key)) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key not in self._values:
+            raise ConfigError(self._unknown(key))
+        if isinstance(self._values[key], SettingsGroup):
+            raise ConfigError(
+                f"Cannot replace the settings group {self._name}.{key}; set its entries instead."
+            )
+        self._values[key] = value
+
+    __getitem__ = __getattr__
+    __setitem__ = __setattr__
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def _unknown(self, key: str) -> str:
+        import difflib
+
+        close = difflib.get_close_matches(key, list(self._values), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"Unknown setting {self._name}.{key}.{hint}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain copy, for printing and for tests."""
+        return {
+            k: v.to_dict() if isinstance(v, SettingsGroup) else v for k, v in self._values.items()
+        }
+
+    def __repr__(self) -> str:
+        return f"SettingsGroup({self._name}, {self.to_dict()!r})"
+
+
+def _build() -> dict[str, Any]:
+    import copy
+
+    values = copy.deepcopy(_DEFAULTS)
+    for variable, (key, kind) in _ENVIRONMENT.items():
+        text = os.environ.get(variable)
+        if text is not None:
+            try:
+                values[key] = kind(text)
+            except ValueError:
+                raise ConfigError(
+                    f"Environment variable {variable}={text!r} is not a valid {kind.__name__}."
+                ) from None
+    return values
+
+
+SETTINGS = SettingsGroup("SETTINGS", _build())
+
+
+def reset() -> None:
+    """Restore every setting to its default (and environment) value."""
+    fresh = SettingsGroup("SETTINGS", _build())
+    object.__setattr__(SETTINGS, "_values", fresh._values)

@@ -1,0 +1,528 @@
+"""MongoObserver: runs in MongoDB, in Sacred's schema, written incrementally.
+
+Collections (with ``collection_prefix="p"``: ``p_runs`` and ``p_metrics``)::
+
+    runs              Sacred's run documents, integer _id (see documents.py)
+    metrics           {run_id, name, part, steps, values, timestamps}, <= 100k points each
+    fs.files/chunks   GridFS: sources and resources (once per content), artifacts,
+                      the whole captured output of each run, values too large to embed
+    gnomon_counters   {_id: <runs collection>, seq}: the last run id handed out
+
+Every write is targeted: a heartbeat ``$set``\\ s what changed (``heartbeat``, the
+bounded ``captured_out``, changed ``info.<key>`` entries, the result), metric points
+are ``$push``\\ ed, output is appended to its GridFS file. The run document is never
+replaced, so fields others write (Omniboard's ``omniboard.tags``/``notes``) stay.
+
+Run ids come from an atomic counter (``find_one_and_update`` with ``$inc``), seeded
+from the largest numeric ``_id`` already there; an id taken meanwhile by someone else
+(Sacred's own observer, a manual insert) reseeds the counter and takes the next
+one. Non-numeric ``_id``\\ s in the collection are ignored. Creating a run costs the
+same with 2 or 2 million runs stored.
+
+Events of a run this observer has not seen start (``gnomon sync`` in a new process)
+resume from what the database holds; replays store nothing twice (output by
+offset, metrics by event ``seq``, files by content hash, the start by a key of
+start time, command and host).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from gnomon.errors import ObserverError
+from gnomon.events import (
+    ArtifactEvent,
+    CompletedEvent,
+    Event,
+    FailedEvent,
+    HeartbeatEvent,
+    InterruptedEvent,
+    MetricsEvent,
+    OutputEvent,
+    QueuedEvent,
+    ResourceEvent,
+    StartedEvent,
+    thaw,
+    utcnow,
+)
+from gnomon.observers.base import Observer
+from gnomon.observers.mongo.documents import (
+    CAPTURED_OUT_HEAD,
+    CAPTURED_OUT_TAIL,
+    FORMAT,
+    OutputWindow,
+    bson_date,
+    bson_size,
+    escape_key,
+    spill_large,
+    start_key,
+    to_bson,
+)
+from gnomon.observers.mongo.files import FileStore
+from gnomon.observers.mongo.ids import insert_with_new_id
+from gnomon.observers.mongo.metrics import MetricsWriter
+from gnomon.observers.mongo.output import OutputFile
+from gnomon.observers.mongo.url import build_url, client_seeds, parse_mongo_url, redact, scrub_credentials
+
+__all__ = ["DEFAULT_MONGO_PRIORITY", "MongoObserver", "QueuedMongoObserver"]
+
+DEFAULT_MONGO_PRIORITY = 30
+#: Seconds pymongo looks for a server before an operation fails (and is retried).
+DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 10_000
+
+logger = logging.getLogger("gnomon.observers.mongo")
+
+
+@dataclass
+class _RunState:
+    """What the observer remembers about a run it is writing."""
+
+    run_id: Any
+    output: OutputFile
+    window: OutputWindow
+    metrics: MetricsWriter
+    info: dict[str, Any] = field(default_factory=dict)  # BSON-ready entries as stored
+    result: bytes | None = None
+    pending: dict[str, Any] = field(default_factory=dict)  # $set fields not yet written
+    stopped: bool = False
+
+
+def _doc_id(run_id: Any) -> Any:
+    """gnomon's string run id as the stored ``_id`` (digits are stored as integers)."""
+    if isinstance(run_id, str) and run_id.isdigit():
+        return int(run_id)
+    return run_id
+
+
+def _encoded(value: Any) -> bytes:
+    import bson
+
+    return bson.encode({"v": value})
+
+
+class MongoObserver(Observer):
+    """Stores runs in MongoDB in Sacred's schema (``-m DB``, ``mongodb://`` URLs).
+
+    ``url`` is a connection string (``mongodb://user@host:27017/db?...``,
+    ``mongodb+srv://...``) or Sacred's ``host:port``; ``db_name`` defaults to the
+    URL's database, else ``sacred``. ``client`` lets you pass your own
+    ``MongoClient``; other keyword arguments go to ``MongoClient``. ``overwrite``
+    stores the run under that id, replacing what was there (Sacred's option).
+    With ``strict=True`` the constructor checks the server answers and raises
+    :class:`~gnomon.errors.ObserverError` when it does not; otherwise an
+    unreachable server never stops a run: its events are retried and spooled.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        db_name: str | None = None,
+        collection_prefix: str = "",
+        priority: int | None = None,
+        client: Any = None,
+        *,
+        collection: str | None = None,
+        overwrite: int | str | None = None,
+        strict: bool = False,
+        failure_dir: str | None = None,
+        **client_kwargs: Any,
+    ) -> None:
+        if client is not None and url is not None:
+            raise ObserverError("MongoObserver takes a url or a client, not both")
+        seeds = client_seeds(client) if client is not None else None
+        target = parse_mongo_url(url if client is None else f"mongodb://{seeds or 'localhost'}", db_name)
+        self.db_name = target.db_name
+        self.collection_prefix = collection_prefix or target.collection_prefix
+        self.priority = target.priority if priority is None else priority
+        self.overwrite = overwrite if overwrite is not None else target.overwrite
+        prefix = f"{self.collection_prefix}_" if self.collection_prefix else ""
+        self.runs_name = collection or f"{prefix}runs"
+        self.metrics_name = f"{prefix}metrics"
+        self.failure_dir = failure_dir  # Sacred's; nothing is pickled here, the spool keeps events
+        self._client_url = target.client_url
+        self._client_kwargs = dict(client_kwargs)
+        self._client = client
+        self._own_client = client is None
+        self._db: Any = None
+        self._store: FileStore | None = None
+        self._lock = threading.Lock()
+        self._runs: dict[Any, _RunState] = {}
+        self.url = build_url(
+            self._with_options(target.client_url), self.db_name, self.collection_prefix, self.priority, self.overwrite
+        ) if client is None or seeds else None
+        self._client_kwargs.setdefault("serverSelectionTimeoutMS", DEFAULT_SERVER_SELECTION_TIMEOUT_MS)
+        if strict:
+            self._check_server()
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_url(cls, url: str) -> MongoObserver:
+        """Build from ``mongodb://[user[:password]@]host[:port]/db[?collection_prefix=&priority=]``."""
+        return cls(url=url)
+
+    @classmethod
+    def create(cls, *args: Any, **kwargs: Any) -> MongoObserver:
+        """Sacred's deprecated spelling of the constructor, kept for old scripts."""
+        return cls(*args, **kwargs)
+
+    @classmethod
+    def create_from(
+        cls, runs: Any, fs: Any = None, overwrite: Any = None, metrics_collection: Any = None,
+        failure_dir: str | None = None, priority: int = DEFAULT_MONGO_PRIORITY,
+    ) -> MongoObserver:
+        """Sacred's constructor from collections: the runs collection decides client and database."""
+        return cls(
+            client=runs.database.client, db_name=runs.database.name, collection=runs.name,
+            overwrite=overwrite, priority=priority, failure_dir=failure_dir,
+        )
+
+    def _with_options(self, client_url: str) -> str:
+        """Client options that are URI options go into the URL, so ``gnomon sync`` uses them too."""
+        from urllib.parse import urlencode
+
+        from pymongo.common import URI_OPTIONS_VALIDATOR_MAP
+
+        extra = {
+            k: (str(v).lower() if isinstance(v, bool) else v)
+            for k, v in self._client_kwargs.items()
+            if k.lower() in URI_OPTIONS_VALIDATOR_MAP and k.lower() not in ("password", "username")
+            and isinstance(v, str | int | float | bool)
+        }
+        if not extra:
+            return client_url
+        return client_url + ("&" if "?" in client_url else "?") + urlencode(extra)
+
+    def to_url(self) -> str | None:
+        """The URL without password; ``gnomon sync`` needs it again (``--observer URL`` or env)."""
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"MongoObserver({redact(self._client_url)!r}, db_name={self.db_name!r})"
+
+    # ------------------------------------------------------------ connection
+    def _database(self) -> Any:
+        with self._lock:
+            if self._db is None:
+                if self._client is None:
+                    import pymongo
+
+                    kwargs = dict(self._client_kwargs)
+                    self._client = pymongo.MongoClient(self._client_url, **kwargs)
+                    # Observers are rarely closed explicitly: close the client with the observer.
+                    self._finalizer = weakref.finalize(self, self._client.close)
+                db = self._client[self.db_name]
+                store = FileStore(db, self.runs_name)
+                store.ensure_indexes()
+                db[self.runs_name].create_index([("gnomon.start_key", 1)])
+                db[self.metrics_name].create_index([("run_id", 1), ("name", 1)])
+                self._db, self._store = db, store
+            return self._db
+
+    def _check_server(self) -> None:
+        try:
+            self._database().command("ping")
+        except Exception as error:
+            raise ObserverError(
+                f"MongoDB at {redact(self._client_url)} does not answer ({type(error).__name__}); "
+                "start the server, fix the URL, or drop strict=True to record the run later with `gnomon sync`"
+            ) from error
+
+    def handle(self, event: Event) -> Any:
+        """Deliver an event; driver errors become one readable ObserverError."""
+        from pymongo.errors import PyMongoError
+
+        try:
+            return super().handle(event)
+        except PyMongoError as error:
+            # A write may have landed before the connection broke: the retry starts
+            # again from what the database holds, so nothing is stored twice.
+            self._forget(event.run_id)
+            reason = str(error).split("\n")[0].split(" (configured timeouts")[0].split(", Timeout:")[0][:200]
+            raise ObserverError(
+                f"MongoDB at {redact(self._client_url)} (database {self.db_name!r}) could not take the "
+                f"{event.kind} event: {type(error).__name__}: {reason}"
+            ) from error
+
+    def _forget(self, run_id: Any) -> None:
+        with self._lock:
+            self._runs.pop(_doc_id(run_id), None)
+
+    @property
+    def runs(self) -> Any:
+        """The runs collection."""
+        return self._database()[self.runs_name]
+
+    # ------------------------------------------------------------ start events
+    def _base_document(self, event: StartedEvent | QueuedEvent) -> dict[str, Any]:
+        self._database()
+        assert self._store is not None
+        experiment = thaw(event.experiment)
+        experiment["sources"] = self._store.sources(experiment)
+        config = spill_large(
+            to_bson(event.config), lambda k, v: self._store.value("new", f"config.{k}", v)  # type: ignore[union-attr]
+        )
+        return {
+            "format": FORMAT,
+            "experiment": to_bson(experiment),
+            "command": event.command,
+            "host": to_bson(event.host),
+            "config": config,
+            "meta": to_bson(scrub_credentials(thaw(event.meta))),
+        }
+
+    def _existing(self, event: StartedEvent | QueuedEvent, key: str) -> dict[str, Any] | None:
+        """The document this start event was already stored as, or the queued run it starts."""
+        runs = self.runs
+        if event.run_id is None and self.overwrite is None:
+            return runs.find_one({"gnomon.start_key": key}, {"status": 1, "gnomon": 1})
+        doc_id = _doc_id(event.run_id if event.run_id is not None else self.overwrite)
+        doc = runs.find_one({"_id": doc_id}, {"status": 1, "gnomon": 1})
+        if doc is None or (doc.get("gnomon") or {}).get("start_key") == key:
+            return doc
+        if doc.get("status") == "QUEUED" and event.kind == "started":
+            return doc
+        if self.overwrite is not None:
+            self.runs.delete_one({"_id": doc_id})
+            self._database()[self.metrics_name].delete_many({"run_id": doc_id})
+            return None
+        raise ObserverError(
+            f"{self.db_name}.{self.runs_name} already holds another run with _id {doc_id!r} "
+            f"(status {doc.get('status')!r}); choose another id or remove that run"
+        )
+
+    def on_queued(self, event: QueuedEvent) -> str:
+        """Store a queued run: Sacred's queued document (status QUEUED)."""
+        db = self._database()
+        key = start_key(event.time, event.command, event.host)
+        existing = self._existing(event, key)
+        if existing is not None:
+            return str(existing["_id"])
+        doc = self._base_document(event)
+        doc["meta"].setdefault("queue_time", bson_date(event.time))
+        doc.update(status="QUEUED", gnomon={"start_key": key})
+        if event.run_id is not None or self.overwrite is not None:
+            doc["_id"] = _doc_id(event.run_id if event.run_id is not None else self.overwrite)
+            db[self.runs_name].insert_one(doc)
+            return str(doc["_id"])
+        return str(insert_with_new_id(self._database(), self.runs_name, doc))
+
+    def on_started(self, event: StartedEvent) -> str:
+        """Store the run document (status RUNNING), its sources and an empty output file."""
+        from bson import ObjectId
+
+        db = self._database()
+        key = start_key(event.time, event.command, event.host)
+        existing = self._existing(event, key)
+        if existing is not None and existing.get("status") != "QUEUED":
+            with self._lock:
+                self._runs.pop(existing["_id"], None)
+            self._load(existing["_id"])
+            return str(existing["_id"])
+        output_id = ObjectId()
+        doc = self._base_document(event)
+        doc.update(
+            start_time=bson_date(event.time), status="RUNNING", resources=[], artifacts=[],
+            captured_out="", info={}, heartbeat=None, result=None,
+            gnomon={"start_key": key, "output_file": output_id},
+        )
+        if existing is not None:  # a queued run starts: keep its id and anything others added
+            run_id = existing["_id"]
+            db[self.runs_name].update_one({"_id": run_id}, {"$set": doc})
+        elif event.run_id is not None or self.overwrite is not None:
+            run_id = doc["_id"] = _doc_id(event.run_id if event.run_id is not None else self.overwrite)
+            db[self.runs_name].insert_one(doc)
+        else:
+            run_id = insert_with_new_id(db, self.runs_name, doc)
+        output = OutputFile.create(db, "fs", f"captured_out://{self.runs_name}/{run_id}", run_id, bson_date(event.time), output_id)
+        state = _RunState(
+            run_id=run_id, output=output, window=self._window(output),
+            metrics=MetricsWriter(db[self.metrics_name], db[self.runs_name], run_id),
+        )
+        with self._lock:
+            self._runs[run_id] = state
+        return str(run_id)
+
+    @staticmethod
+    def _window(output: OutputFile) -> OutputWindow:
+        """The ``captured_out`` window of an output file (read back when resuming)."""
+        head, tail = output.text_window(CAPTURED_OUT_HEAD, CAPTURED_OUT_TAIL) if output.chars else ("", "")
+        note = f" file {output.file_id} (field gnomon.output_file)"
+        return OutputWindow(head, tail, output.chars, file_note=note)
+
+    def _load(self, run_id: Any) -> _RunState:
+        """A run's state: from memory, or resumed from the database."""
+        doc_id = _doc_id(run_id)
+        with self._lock:
+            state = self._runs.get(doc_id)
+        if state is not None:
+            return state
+        db = self._database()
+        doc = db[self.runs_name].find_one(
+            {"_id": doc_id}, {"gnomon": 1, "captured_out": 1, "info": 1, "stop_time": 1, "result": 1}
+        )
+        if doc is None or not (doc.get("gnomon") or {}).get("output_file"):
+            raise ObserverError(
+                f"run {run_id!r} is not in {self.db_name}.{self.runs_name}: its started event was "
+                "never stored there, so later events cannot be added (deliver the spool in order)"
+            )
+        output_id = doc["gnomon"]["output_file"]
+        output = OutputFile.create(
+            db, "fs", f"captured_out://{self.runs_name}/{doc_id}", doc_id, bson_date(utcnow()), output_id
+        )
+        info = dict(doc.get("info") or {})
+        info.pop("metrics", None)
+        state = _RunState(
+            run_id=doc_id, output=output,
+            window=self._window(output),
+            metrics=MetricsWriter.resume(db[self.metrics_name], db[self.runs_name], doc_id),
+            info=info, result=_encoded(doc.get("result")), stopped=doc.get("stop_time") is not None,
+        )
+        if state.window.text() != doc.get("captured_out"):
+            state.pending["captured_out"] = state.window.text()
+        with self._lock:
+            return self._runs.setdefault(doc_id, state)
+
+    # ------------------------------------------------------------ run events
+    def on_output(self, event: OutputEvent) -> None:
+        """Append new output to the run's GridFS file; ``captured_out`` follows on the next beat."""
+        state = self._load(event.run_id)
+        new = state.output.append(event.text, event.offset)
+        if new:
+            state.window.append(new)
+            state.pending["captured_out"] = state.window.text()
+
+    def on_metrics(self, event: MetricsEvent) -> None:
+        """``$push`` the batch's points into the metrics documents."""
+        self._load(event.run_id).metrics.add(event.seq, event.series)
+
+    def _info_changes(self, state: _RunState, info: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``$set`` and ``$unset`` for the ``info`` entries that changed."""
+        assert self._store is not None
+        entries = to_bson(info)
+        if "metrics" in entries:
+            logger.warning(
+                "run %s: info['metrics'] is where the metric documents are listed; your entry is stored "
+                "as info['metrics_'] instead", state.run_id,
+            )
+            entries["metrics_"] = entries.pop("metrics")
+        entries = spill_large(entries, lambda k, v: self._store.value(state.run_id, f"info.{k}", v))  # type: ignore[union-attr]
+        sets = {
+            f"info.{k}": v for k, v in entries.items()
+            if k not in state.info or _encoded(state.info[k]) != _encoded(v)
+        }
+        unsets = {f"info.{k}": "" for k in state.info if k not in entries}
+        state.info = entries
+        return sets, unsets
+
+    def _result(self, state: _RunState, result: Any) -> dict[str, Any]:
+        assert self._store is not None
+        value = to_bson(thaw(result))
+        encoded = _encoded(value)
+        if encoded == state.result:
+            return {}
+        state.result = encoded
+        if bson_size(value) > 1024 * 1024:
+            value = self._store.value(state.run_id, "result", value)
+        return {"result": value}
+
+    def on_heartbeat(self, event: HeartbeatEvent) -> None:
+        """``$set`` the beat time and whatever changed since the last beat."""
+        state = self._load(event.run_id)
+        if state.stopped:
+            return  # a beat replayed after the run ended must not undo its end
+        update: dict[str, Any] = {"$set": {"heartbeat": bson_date(event.time), **state.pending}}
+        if event.info is not None:
+            sets, unsets = self._info_changes(state, thaw(event.info))
+            update["$set"].update(sets)
+            if unsets:
+                update["$unset"] = unsets
+        update["$set"].update(self._result(state, event.result))
+        self.runs.update_one({"_id": state.run_id}, update)
+        state.pending.clear()
+
+    def on_resource(self, event: ResourceEvent) -> None:
+        """Store the file in GridFS once per content; list ``[path, file id]`` in ``resources``."""
+        state = self._load(event.run_id)
+        assert self._store is not None
+        file_id = self._store.content(event.filename, event.digest, "resource")
+        self.runs.update_one({"_id": state.run_id}, {"$addToSet": {"resources": [event.filename, file_id]}})
+
+    def on_artifact(self, event: ArtifactEvent) -> None:
+        """Store the artifact's snapshot in GridFS and list ``{name, file_id}`` in ``artifacts``."""
+        state = self._load(event.run_id)
+        assert self._store is not None
+        file_id = self._store.artifact(
+            state.run_id, event.name, event.filename, event.digest, thaw(event.metadata), event.content_type
+        )
+        if file_id is None:
+            logger.warning(
+                "run %s: the snapshot %s of artifact %r is gone; the artifact is not stored",
+                state.run_id, event.filename, event.name,
+            )
+            return
+        self.runs.update_one(
+            {"_id": state.run_id}, {"$addToSet": {"artifacts": {"name": event.name, "file_id": file_id}}}
+        )
+
+    # ------------------------------------------------------------ final events
+    def _finish(self, event: Event, fields: dict[str, Any]) -> None:
+        state = self._load(event.run_id)
+        fields.update(state.pending, stop_time=bson_date(event.time))
+        self.runs.update_one({"_id": state.run_id}, {"$set": fields})
+        with self._lock:
+            self._runs.pop(state.run_id, None)
+
+    def on_completed(self, event: CompletedEvent) -> None:
+        """Status COMPLETED, stop time and result."""
+        state = self._load(event.run_id)
+        state.result = None  # always written at the end
+        self._finish(event, {"status": "COMPLETED", **self._result(state, event.result)})
+
+    def on_failed(self, event: FailedEvent) -> None:
+        """Status FAILED, stop time and the traceback lines."""
+        self._finish(event, {"status": "FAILED", "fail_trace": list(event.fail_trace)})
+
+    def on_interrupted(self, event: InterruptedEvent) -> None:
+        """Status INTERRUPTED (or the interrupt's own, e.g. TIMEOUT) and stop time."""
+        self._finish(event, {"status": event.status})
+
+    # ------------------------------------------------------------ lifecycle
+    def flush(self) -> None:
+        """Write the ``captured_out`` of runs in progress that no beat has carried yet."""
+        with self._lock:
+            states = list(self._runs.values())
+        for state in states:
+            if state.pending:
+                self.runs.update_one({"_id": state.run_id}, {"$set": dict(state.pending)})
+                state.pending.clear()
+
+    def close(self) -> None:
+        """Flush, forget the runs in progress (later events resume) and close our client."""
+        try:
+            if self._db is not None:
+                self.flush()
+        finally:
+            with self._lock:
+                self._runs = {}
+                client, self._db, self._store = self._client, None, None
+                if self._own_client:
+                    self._client = None
+            if self._own_client and client is not None:
+                client.close()
+
+
+class QueuedMongoObserver(MongoObserver):
+    """Sacred's name for a MongoObserver that never blocks the run; every gnomon observer is one.
+
+    ``interval`` and ``retry_interval`` are accepted for old scripts: delivery is
+    gnomon's (background queue, retry with backoff, spool).
+    """
+
+    def __init__(self, *args: Any, interval: float = 20.0, retry_interval: float = 10.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.interval = interval
+        self.retry_interval = retry_interval

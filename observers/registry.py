@@ -1,0 +1,186 @@
+"""Observer URLs: ``scheme://...`` -> an observer, through the ``gnomon.observers`` entry points.
+
+Every observer, the built-in ones included, registers a URL scheme in the
+entry-point group ``gnomon.observers`` (``file = gnomon.observers.file_storage:
+FileStorageObserver``); the class's ``from_url(url)`` builds it. A plain path
+with no scheme means file storage, as Sacred's ``-F DIR`` did. Third-party
+packages add schemes the same way::
+
+    [options.entry_points]
+    gnomon.observers =
+        myscheme = my_package.observer:MyObserver
+
+A plugin that fails to import is reported with a warning naming its
+distribution and skipped; it never breaks other observers. The entry-point map
+is read once per process (:func:`reset` forgets it).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import threading
+import warnings
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from gnomon.errors import ObserverError, UnknownObserverError
+from gnomon.observers.base import Observer
+
+__all__ = ["ENTRY_POINT_GROUP", "available_schemes", "observer_from_url", "reset"]
+
+ENTRY_POINT_GROUP = "gnomon.observers"
+
+#: Schemes gnomon knows about, with the extra that provides their observer.
+_BUILTIN_EXTRAS: dict[str, str] = {
+    "file": "",
+    "mongodb": "mongo",
+    "mongodb+srv": "mongo",
+    "sqlite": "sql",
+    "postgresql": "sql",
+    "postgresql+psycopg": "sql",
+    "mysql": "sql",
+    "mysql+pymysql": "sql",
+    "mariadb": "sql",
+    "mariadb+pymysql": "sql",
+}
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+_cache: dict[str, list[EntryPoint]] | None = None
+_cache_lock = threading.Lock()
+
+
+def reset() -> None:
+    """Forget the cached entry points (after installing a plugin, and between tests)."""
+    global _cache
+    with _cache_lock:
+        _cache = None
+
+
+def _entry_points() -> dict[str, list[EntryPoint]]:
+    """Scheme -> entry points registering it, read once per process."""
+    global _cache
+    with _cache_lock:
+        if _cache is None:
+            found: dict[str, list[EntryPoint]] = {}
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                candidates = found.setdefault(ep.name.lower(), [])
+                # The same distribution seen twice on sys.path registers nothing new.
+                if all(ep.value != other.value for other in candidates):
+                    candidates.append(ep)
+            _cache = found
+        return _cache
+
+
+def available_schemes() -> list[str]:
+    """Every scheme an observer URL may use: installed plugins and gnomon's own."""
+    return sorted(set(_entry_points()) | set(_BUILTIN_EXTRAS))
+
+
+def _distribution(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return getattr(dist, "name", None) or "an unknown distribution"
+
+
+def _scheme_of(url: str) -> str | None:
+    """The URL's scheme, or None for a plain path (which means file storage)."""
+    match = _SCHEME.match(url)
+    if match is None:
+        return None
+    scheme = match.group(1).lower()
+    if "://" in url or scheme in available_schemes():
+        return scheme
+    # "sqlit:runs.db" is a typo rather than a folder called "sqlit:runs.db".
+    if difflib.get_close_matches(scheme, available_schemes(), n=1, cutoff=0.8):
+        return scheme
+    return None
+
+
+def _unknown(scheme: str, url: str) -> UnknownObserverError:
+    known = available_schemes()
+    close = difflib.get_close_matches(scheme, known, n=3, cutoff=0.6)
+    hint = ""
+    if close:
+        hint = " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return UnknownObserverError(
+        f"no observer is registered for the URL scheme {scheme!r} in {url!r}.{hint} "
+        f"Known schemes: {', '.join(known)}. A plugin adds a scheme through the "
+        f"{ENTRY_POINT_GROUP!r} entry-point group; a plain path means file storage."
+    )
+
+
+def _missing_extra(scheme: str, url: str, error: BaseException | None) -> ObserverError:
+    extra = _BUILTIN_EXTRAS[scheme]
+    cause = f" ({error})" if error is not None else ""
+    return ObserverError(
+        f"the observer for {scheme}:// URLs is not available{cause}: "
+        f"install it with pip install 'gnomon[{extra}]' to use {url!r}"
+    )
+
+
+def _load_class(scheme: str, url: str) -> Any:
+    """Import the class registered for ``scheme``; broken plugins warn and are skipped."""
+    candidates = _entry_points().get(scheme, [])
+    if not candidates:
+        if scheme in _BUILTIN_EXTRAS:
+            raise _missing_extra(scheme, url, None)
+        raise _unknown(scheme, url)
+    failures: list[str] = []
+    last_error: BaseException | None = None
+    for ep in candidates:
+        try:
+            return ep.load()
+        except Exception as error:  # a plugin's import may fail in any way
+            last_error = error
+            dist = _distribution(ep)
+            failures.append(f"{ep.value} from {dist}: {type(error).__name__}: {error}")
+            if not _is_builtin(ep):
+                warnings.warn(
+                    f"the gnomon observer plugin {ep.name!r} from distribution {dist!r} failed to "
+                    f"import ({ep.value}: {type(error).__name__}: {error}); it is skipped",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+    if (
+        scheme in _BUILTIN_EXTRAS
+        and _BUILTIN_EXTRAS[scheme]
+        and isinstance(last_error, ImportError)
+    ):
+        raise _missing_extra(scheme, url, last_error)
+    raise ObserverError(
+        f"the observer for {scheme}:// URLs could not be imported: " + "; ".join(failures)
+    )
+
+
+def _is_builtin(ep: EntryPoint) -> bool:
+    return ep.value.startswith("gnomon.")
+
+
+def observer_from_url(url: str) -> Observer:
+    """Build the observer a URL names (``-O URL``, ``-F DIR``, ``gnomon sync``).
+
+    ``file:///runs`` and a plain ``runs`` give a FileStorageObserver; other schemes
+    are looked up in the ``gnomon.observers`` entry points. An unknown scheme raises
+    :class:`~gnomon.errors.UnknownObserverError` with the closest known schemes; a
+    known one whose extra is not installed says which extra to install.
+    """
+    if not url.strip():
+        raise ObserverError(f"an observer URL must be a non-empty string, not {url!r}")
+    url = url.strip()
+    scheme = _scheme_of(url) or "file"
+    cls = _load_class(scheme, url)
+    from_url = getattr(cls, "from_url", None)
+    if from_url is None:
+        raise ObserverError(
+            f"{cls!r}, registered for {scheme}:// URLs, has no from_url(url) classmethod"
+        )
+    try:
+        observer = from_url(url)
+    except NotImplementedError as error:
+        raise ObserverError(f"{cls!r} cannot be created from the URL {url!r}: {error}") from error
+    if not isinstance(observer, Observer):
+        from gnomon.observers.base import as_observer
+
+        observer = as_observer(observer)
+    return observer

@@ -1,0 +1,149 @@
+"""Opening a store: the engine's settings per backend, and migrations on first connect.
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts
+with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes fails
+at once with "database is locked" when another process writes, whatever the busy
+timeout, while an immediate one simply waits its turn. Dead connections (a server
+that restarted) are detected before use (``pool_pre_ping``).
+
+A database whose schema revision is not the newest is migrated with Alembic under
+a lock, so twenty processes opening a new database at once migrate it once: a
+PostgreSQL advisory lock, MySQL/MariaDB ``GET_LOCK``, or an ``fcntl`` lock on a
+file beside the SQLite database. Alembic is imported only when there is work for
+it; a current database costs one ``SELECT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from gnomon.errors import ObserverError
+from gnomon.observers.sql.schema import HEAD_REVISION, VERSION_TABLE
+
+__all__ = ["MIGRATIONS_DIR", "create_engine", "current_revision", "migrate"]
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_LOCK_NAME = "gnomon-migrate"
+_LOCK_TIMEOUT = 300  # seconds another process may take to migrate
+
+
+def _sqlite_listeners(engine: sa.Engine, *, immediate: bool) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout = 60000")
+        with contextlib.suppress(Exception):  # a read-only file keeps its journal mode
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_engine(url: URL, *, immediate: bool = True, **kwargs: Any) -> sa.Engine:
+    """An engine for ``url`` set up for gnomon (``immediate``: SQLite writers queue up)."""
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        options["connect_args"] = {"timeout": 60, "check_same_thread": False}
+    elif backend == "postgresql":
+        options["connect_args"] = {"connect_timeout": 10}
+    elif backend in ("mysql", "mariadb"):
+        options["connect_args"] = {"connect_timeout": 10}
+        options["pool_recycle"] = 3600
+    options.update(kwargs)
+    engine = sa.create_engine(url, **options)
+    if backend == "sqlite":
+        _sqlite_listeners(engine, immediate=immediate)
+    return engine
+
+
+def current_revision(connection: sa.Connection) -> str | None:
+    """The schema revision recorded in the database, or None for a new database."""
+    if not sa.inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: sa.Engine, connection: sa.Connection) -> Iterator[None]:
+    """Hold a lock that only one process migrating this database can have."""
+    backend = engine.dialect.name
+    if backend == "postgresql":
+        key = zlib.crc32(_LOCK_NAME.encode()) & 0x7FFFFFFF
+        connection.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.rollback()
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            connection.commit()
+    elif backend in ("mysql", "mariadb"):
+        name = f"{_LOCK_NAME}-{engine.url.database}"[:64]
+        got = connection.execute(
+            sa.text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": _LOCK_TIMEOUT}
+        ).scalar()
+        connection.commit()
+        if got != 1:
+            raise ObserverError(
+                f"could not take the migration lock {name!r} within {_LOCK_TIMEOUT} s: "
+                "another process is still migrating the database; try again later"
+            )
+        try:
+            yield
+        finally:
+            connection.rollback()
+            connection.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+            connection.commit()
+    else:
+        database = engine.url.database
+        if backend != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+            yield
+            return
+        import fcntl
+
+        with open(database + ".migrate-lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the database to :data:`HEAD_REVISION`; cheap when it is there already."""
+    with engine.connect() as connection:
+        revision = current_revision(connection)
+        connection.rollback()
+        if revision == HEAD_REVISION:
+            return
+        with _migration_lock(engine, connection):
+            revision = current_revision(connection)
+            connection.rollback()
+            if revision == HEAD_REVISION:
+                return
+            _upgrade(connection)
+
+
+def _upgrade(connection: sa.Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", os.fspath(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+    connection.commit()
