@@ -48,6 +48,8 @@ __all__ = [
 CAPTURE_MODES = ("no", "sys", "fd", "tee")
 _CONTROL = re.compile(r"([\r\b])")
 _READ_SIZE = 65536
+# Seconds a partial line (a prompt, a progress bar) waits for its end before it is recorded.
+_PARTIAL_LINE_WAIT = 0.05
 
 
 class OutputFolder:
@@ -327,6 +329,11 @@ class _PipeReader(threading.Thread):
     ``stop`` asks, it records what is in the pipe now and signals ``drained``; if a child
     process still holds the pipe open, it then keeps draining (echoing, not recording)
     until that child closes it, so the child never blocks or gets SIGPIPE.
+
+    Text is recorded up to its last line break (``\n`` or ``\r``); the rest of a line
+    waits for its end, or for :data:`_PARTIAL_LINE_WAIT` of silence. With ``tee``,
+    stdout and stderr have a reader each, and a line one stream wrote in two pieces
+    would otherwise be split by a line of the other.
     """
 
     def __init__(self, read_fd: int, echo_fd: int | None, capture: FdCapture) -> None:
@@ -337,6 +344,7 @@ class _PipeReader(threading.Thread):
         self.drained = threading.Event()
         self.wake_read, self.wake_write = os.pipe()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._partial = ""  # the start of a line whose end has not arrived
 
     def request_drain(self) -> None:
         """Ask the thread to record what the pipe holds now and report ``drained``."""
@@ -366,7 +374,12 @@ class _PipeReader(threading.Thread):
         poller.register(self.wake_read, select.POLLIN)
         recording = True
         while True:
-            events = dict(poller.poll())
+            waiting = recording and bool(self._partial)
+            events = dict(poller.poll(int(_PARTIAL_LINE_WAIT * 1000) if waiting else None))
+            if not events:  # a partial line and silence: record it as it is
+                self.capture._record(self._partial)
+                self._partial = ""
+                continue
             if self.wake_read in events:
                 # Stop requested: everything this process wrote is already in the pipe.
                 poller.unregister(self.wake_read)
@@ -383,11 +396,14 @@ class _PipeReader(threading.Thread):
                 return
 
     def _handle(self, data: bytes, *, recording: bool) -> bool:
-        """Record and echo one read; False at end of file."""
+        """Record (whole lines) and echo one read; False at end of file."""
         if not data:
             return False
         if recording:
-            self.capture._record(self._decoder.decode(data))
+            text = self._partial + self._decoder.decode(data)
+            end = max(text.rfind("\n"), text.rfind("\r")) + 1
+            self.capture._record(text[:end])
+            self._partial = text[end:]
         if self.echo_fd is not None:
             self._echo(data)
         return True
@@ -406,7 +422,8 @@ class _PipeReader(threading.Thread):
 
     def _finish_decoding(self) -> None:
         if not self.drained.is_set():
-            self.capture._record(self._decoder.decode(b"", final=True))
+            self.capture._record(self._partial + self._decoder.decode(b"", final=True))
+            self._partial = ""
 
 
 class FdCapture(Capture):

@@ -86,15 +86,18 @@ class MetricsBuffer:
             flat = [popleft() for _ in range(len(points) // 4 * 4)]
         if not flat:
             return {}
-        names, values, steps, stamps = flat[0::4], flat[1::4], flat[2::4], flat[3::4]
+        names, steps = flat[0::4], flat[2::4]
         first = names[0]
         count = len(names)
+        # Every name is the same str object and every step the same None when one
+        # metric was logged with implicit steps (the common case); count() sees
+        # that by identity, at the speed of a C loop.
         if names.count(first) == count and steps.count(None) == count:
-            # The common case, one metric with implicit steps, at the speed of C loops.
             start = self._next_step.get(first, 0)
             self._next_step[first] = start + count
-            return {first: MetricSeries(list(range(start, start + count)), values, stamps)}
-        return self._group(names, values, steps, stamps)
+            steps = list(range(start, start + count))
+            return {first: MetricSeries(steps, flat[1::4], flat[3::4])}
+        return self._group(names, flat[1::4], steps, flat[3::4])
 
     def _group(self, names: list[str], values: list[Any], steps: list[Any], stamps: list[float]) -> dict[str, MetricSeries]:
         series: dict[str, tuple[list[Any], list[Any], list[float]]] = {}

@@ -394,11 +394,15 @@ class Run:
                     "captured_out_filter failed; output kept unfiltered"
                 )
         now = utcnow()
+        # Points are drained before the first event is queued: an observer thread woken
+        # by it would contend for the GIL with this CPU-bound step and slow both.
+        series = self._metrics.drain(final=final)
         if text:
             self._emit(OutputEvent, at=now, text=text, offset=self._output_length)
             self._output.append(text)
             self._output_length += len(text)
-        self._ship_metrics(now, final=final)
+        if series:
+            self._emit(MetricsEvent, at=now, series=series)
         self._emit(HeartbeatEvent, at=now, info=self._changed_info(), result=freeze(_lenient(self.result, "result")))
 
     def _ship_metrics(self, now: datetime | None = None, *, final: bool = False) -> None:

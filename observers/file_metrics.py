@@ -8,6 +8,10 @@ cost of a batch is the batch — and ``metrics.json``, in Sacred's shape, is
 rebuilt from that log at the end of the run and, during the run, only when the
 number of points has doubled since it was last rebuilt (amortized constant cost
 per point). A batch whose ``seq`` is already in the log is a replay and skipped.
+
+Each column of a batch is serialized once: the same bytes go into the log line
+and, kept as pieces, into every later ``metrics.json``, which is then assembled
+by joining bytes rather than encoding every point again.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 import orjson
 
 from gnomon.events import MetricSeries
-from gnomon.observers.file_layout import append_exactly, atomic_write, dump_json, iso_from_timestamps
+from gnomon.observers.file_layout import append_exactly, atomic_write, iso_json_array
 
 __all__ = ["METRICS_JSON", "METRICS_LOG", "MetricsLog"]
 
@@ -54,6 +58,59 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
                 yield line
 
 
+class _Columns:
+    """metrics.json's content as serialized pieces, batch by batch.
+
+    Per metric, the inside of its ``steps``, ``timestamps`` (ISO) and ``values``
+    arrays: views into the arrays orjson wrote, so nothing is copied until the
+    file is written.
+    """
+
+    __slots__ = ("by_name", "points")
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, tuple[list[memoryview], list[memoryview], list[memoryview]]] = {}
+        self.points = 0
+
+    def add(self, name: str, steps: bytes, iso_stamps: bytes, values: bytes, count: int) -> None:
+        """One batch of a metric, each column a JSON array as orjson wrote it."""
+        if not count:
+            return
+        pieces = self.by_name.get(name)
+        if pieces is None:
+            pieces = self.by_name[name] = ([], [], [])
+        pieces[0].append(memoryview(steps)[1:-1])
+        pieces[1].append(memoryview(iso_stamps)[1:-1])
+        pieces[2].append(memoryview(values)[1:-1])
+        self.points += count
+
+    def metrics_json_chunks(self) -> list[bytes | memoryview]:
+        """The chunks of ``{name: {"steps", "timestamps", "values"}}`` with sorted keys."""
+        chunks: list[bytes | memoryview] = [b"{"]
+        for name, (steps, stamps, values) in sorted(self.by_name.items()):
+            if len(chunks) > 1:
+                chunks.append(b",")
+            chunks.append(b'%s:{"steps":[' % orjson.dumps(name))
+            chunks += _joined(steps)
+            chunks.append(b'],"timestamps":[')
+            chunks += _joined(stamps)
+            chunks.append(b'],"values":[')
+            chunks += _joined(values)
+            chunks.append(b"]}")
+        chunks.append(b"}\n")
+        return chunks
+
+
+def _joined(pieces: list[memoryview]) -> list[bytes | memoryview]:
+    """``pieces`` with commas between them, for writing one after another."""
+    out: list[bytes | memoryview] = []
+    for piece in pieces:
+        if out:
+            out.append(b",")
+        out.append(piece)
+    return out
+
+
 class MetricsLog:
     """The metric log of one run folder: what is stored, and when to rebuild metrics.json."""
 
@@ -63,9 +120,9 @@ class MetricsLog:
         self.points = 0
         self.materialized_points = 0
         self.materialized_at = time.monotonic()
-        # metrics.json's content kept in memory while this process wrote every batch,
+        # metrics.json's pieces kept in memory while this process wrote every batch,
         # so rebuilding it needs no re-reading of the log; None: rebuild from the log.
-        self.cache: dict[str, dict[str, list[Any]]] | None = {}
+        self.cache: _Columns | None = _Columns()
 
     @property
     def log_path(self) -> Path:
@@ -96,22 +153,24 @@ class MetricsLog:
         """Append one batch unless it is a replay; True when metrics.json is due a rebuild."""
         if seq in self.seqs:
             return False
-        batch: dict[str, dict[str, list[Any]]] = {
-            name: {"steps": s.steps, "values": s.values, "timestamps": s.timestamps} for name, s in series.items()
-        }
-        # orjson writes a stray float NaN as null: the log stays strict JSON.
-        line = orjson.dumps({"seq": seq, "series": batch}, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-        append_exactly(self.log_path, line)
-        self.seqs.add(seq)
-        self.points += sum(len(s.values) for s in series.values())
-        if self.cache is not None and self.points > CACHE_LIMIT:
+        count = sum(len(s.values) for s in series.values())
+        if self.cache is not None and self.points + count > CACHE_LIMIT:
             self.cache = None
-        if self.cache is not None:
-            for name, s in series.items():
-                entry = self.cache.setdefault(name, {"steps": [], "values": [], "timestamps": []})
-                entry["steps"].extend(s.steps)
-                entry["values"].extend(s.values)
-                entry["timestamps"].extend(iso_from_timestamps(s.timestamps))
+        chunks = [b'{"seq":%d,"series":{' % seq]
+        for name, s in series.items():
+            # orjson writes a stray float NaN as null: the log stays strict JSON.
+            steps, values = orjson.dumps(s.steps), orjson.dumps(s.values)
+            chunks += (
+                b"," if len(chunks) > 1 else b"",
+                b'%s:{"steps":' % orjson.dumps(str(name)), steps, b',"values":', values,
+                b',"timestamps":', orjson.dumps(s.timestamps), b"}",
+            )
+            if self.cache is not None:
+                self.cache.add(str(name), steps, iso_json_array(s.timestamps), values, len(s.values))
+        chunks.append(b"}}\n")
+        append_exactly(self.log_path, *chunks)
+        self.seqs.add(seq)
+        self.points += count
         # Rebuild mid-run when the points doubled (amortized constant cost per point),
         # but not more often than every REBUILD_INTERVAL seconds: a fast logging loop
         # would otherwise rebuild it at every heartbeat early in the run.
@@ -122,28 +181,29 @@ class MetricsLog:
 
     def materialize(self, *, fsync: bool = False) -> None:
         """Rewrite metrics.json, Sacred's ``{name: {steps, values, timestamps}}``, from the log."""
-        if self.cache is not None:
-            atomic_write(self.run_dir / METRICS_JSON, dump_json(self.cache, indent=False), fsync=fsync)
-            self.materialized_points = self.points
-            self.materialized_at = time.monotonic()
-            return
-        metrics: dict[str, dict[str, list[Any]]] = {}
+        columns = self.cache if self.cache is not None else self._columns_from_log()
+        atomic_write(self.run_dir / METRICS_JSON, columns.metrics_json_chunks(), fsync=fsync)
+        self.materialized_points = max(columns.points, self.points)
+        self.materialized_at = time.monotonic()
+
+    def _columns_from_log(self) -> _Columns:
+        columns = _Columns()
         seen: set[int] = set()
-        points = 0
         for line in _lines(self.log_path):
             seq = int(line.get("seq", -1))
             if seq in seen:  # written twice by two processes: count it once
                 continue
             seen.add(seq)
             for name, s in line["series"].items():
-                entry = metrics.setdefault(name, {"steps": [], "values": [], "timestamps": []})
-                entry["steps"].extend(s.get("steps", ()))
-                entry["values"].extend(s.get("values", ()))
-                entry["timestamps"].extend(iso_from_timestamps(s.get("timestamps", ())))
-                points += len(s.get("values", ()))
-        atomic_write(self.run_dir / METRICS_JSON, dump_json(metrics, indent=False), fsync=fsync)
-        self.materialized_points = max(points, self.points)
-        self.materialized_at = time.monotonic()
+                values = s.get("values", [])
+                columns.add(
+                    name,
+                    orjson.dumps(s.get("steps", [])),
+                    iso_json_array(s.get("timestamps", [])),
+                    orjson.dumps(values),
+                    len(values),
+                )
+        return columns
 
     @staticmethod
     def remove_stale(run_dir: Path) -> None:

@@ -33,8 +33,8 @@ import pytest
 pytest.importorskip("pymongo")
 pytest.importorskip("secantus")
 
-import pymongo  # noqa: E402
-from pymongo.errors import PyMongoError  # noqa: E402
+import pymongo
+from pymongo.errors import PyMongoError
 
 START_TIMEOUT = 60.0  # seconds for a server process to answer its first ping
 STOP_TIMEOUT = 15.0  # seconds for a clean shutdown before the process is killed
@@ -70,7 +70,10 @@ class MongoServer:
     def __init__(self, storage_path: str | Path | None = None, port: int = 0) -> None:
         self._scratch = storage_path is None
         # the scratch folder holds the server's config and log; ":memory:" its data
-        self.storage_path = Path(tempfile.mkdtemp(prefix="gnomon-mongo-")) if storage_path is None else Path(storage_path)
+        if storage_path is None:
+            self.storage_path = Path(tempfile.mkdtemp(prefix="gnomon-mongo-"))
+        else:
+            self.storage_path = Path(storage_path)
         self.port = port
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -202,6 +202,16 @@ CHILD = textwrap.dedent(
         ctypes.CDLL(None).printf(b"c tail without newline")
         stop_reading.set()
         beat.join()
+    elif scenario == "split_line":
+        os.write(1, b"first half, ")
+        time.sleep(0.01)
+        os.write(2, b"a line of stderr\\n")
+        time.sleep(0.01)
+        os.write(1, b"second half\\n")
+    elif scenario == "prompt":
+        os.write(1, b"Password: ")
+        time.sleep(0.5)
+        parts.append("[beat]" + capture.read() + "[/beat]")
     elif scenario == "multibyte":
         os.write(1, ("a" + "\\u00e9" * 100000 + "\\u4e2d" * 50000 + "\\n").encode())
     elif scenario == "closed_stdout":
@@ -247,6 +257,24 @@ SOURCES = [
     "from printf 42",
     "python stderr",
 ]
+
+
+def test_tee_keeps_a_line_written_in_pieces_whole_beside_the_other_stream(tmp_path: Path) -> None:
+    # tee reads stdout and stderr from a pipe each, so it decides how their lines meet
+    data, _ = run_child(tmp_path, "tee", "split_line")
+    assert sorted(str(data["captured"]).splitlines()) == ["a line of stderr", "first half, second half"]
+
+
+def test_fd_records_the_writes_of_both_streams_in_their_order(tmp_path: Path) -> None:
+    # fd shares one pipe between both descriptors: the order of the writes, as a terminal shows it
+    data, _ = run_child(tmp_path, "fd", "split_line")
+    assert data["captured"] == "first half, a line of stderr\nsecond half\n"
+
+
+@pytest.mark.parametrize("mode", ["fd", "tee"])
+def test_a_partial_line_is_recorded_after_a_short_silence(tmp_path: Path, mode: str) -> None:
+    data, _ = run_child(tmp_path, mode, "prompt")
+    assert data["captured"] == "[beat]Password: [/beat]"
 
 
 @pytest.mark.parametrize("mode", ["fd", "tee"])

@@ -24,6 +24,18 @@ def test_implicit_and_explicit_steps_per_metric() -> None:
     assert buffer.drain() == {}
 
 
+def test_one_metric_under_equal_but_distinct_name_objects_keeps_every_point() -> None:
+    buffer = MetricsBuffer()
+    for i in range(5):
+        buffer.log_scalar("".join(["lo", "ss"]), float(i))  # a new str object each time
+    buffer.log_scalar("loss", 5.0, step=40)
+    buffer.log_scalar("loss", 6.0)
+    series = buffer.drain(final=True)
+    assert list(series) == ["loss"]
+    assert series["loss"].steps == [0, 1, 2, 3, 4, 40, 41]
+    assert series["loss"].values == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+
 def test_numbers_are_converted_and_non_numbers_refused() -> None:
     buffer = MetricsBuffer()
     buffer.log_scalar("a", np.float32(1.5))

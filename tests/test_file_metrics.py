@@ -1,0 +1,87 @@
+"""metrics.json in Sacred's form, assembled from serialized pieces: the same bytes
+whether built in memory during the run or rebuilt from metrics.jsonl later."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from gnomon.events import MetricSeries
+from gnomon.observers import file_layout
+from gnomon.observers.file_layout import iso_json_array
+from gnomon.observers.file_metrics import METRICS_JSON, MetricsLog
+
+
+def isoformat(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, timezone.utc).replace(tzinfo=None).isoformat()
+
+
+STAMPS = [
+    0.0,
+    1.0,
+    1714566646.0,  # whole second: no fraction, as isoformat() writes it
+    1714566646.000125,
+    1714566646.9999996,  # rounds up into the next second
+    1714566647.5,
+    *(random.Random(4).uniform(0, 4e9) for _ in range(2000)),
+]
+
+
+@pytest.mark.parametrize("naive_utc", [True, False], ids=["utcfromtimestamp", "aware-then-cut"])
+def test_timestamps_are_written_as_isoformat_writes_them(naive_utc: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not naive_utc:  # the path taken from Python 3.12 on
+        monkeypatch.setattr(file_layout, "_NAIVE_UTC_FROM_TIMESTAMP", None)
+    elif file_layout._NAIVE_UTC_FROM_TIMESTAMP is None:
+        pytest.skip("datetime.utcfromtimestamp is deprecated on this Python")
+    assert json.loads(iso_json_array(STAMPS)) == [isoformat(s) for s in STAMPS]
+    assert json.loads(iso_json_array([])) == []
+
+
+def test_a_damaged_timestamp_becomes_null_and_the_others_stay() -> None:
+    stamps = [1714566646.5, None, float("nan"), 1e300, "x", 1714566647.25]
+    assert json.loads(iso_json_array(stamps)) == [  # type: ignore[arg-type]
+        "2024-05-01T12:30:46.500000", None, None, None, None, "2024-05-01T12:30:47.250000"
+    ]
+
+
+def series(values: list[float], first_step: int, start: float) -> MetricSeries:
+    return MetricSeries(
+        list(range(first_step, first_step + len(values))), values, [start + i / 8 for i in range(len(values))]
+    )
+
+
+def test_metrics_json_from_memory_equals_the_one_rebuilt_from_the_log(tmp_path: Path) -> None:
+    live = MetricsLog(tmp_path)
+    live.append(1, {"loss": series([1.0, 0.5], 0, 1714566646.0), "ünï": series([3], 0, 1714566646.0)})
+    live.append(2, {"loss": series([float("nan"), 0.25], 2, 1714566647.0)})
+    live.append(3, {"acc": series([0.9], 0, 1714566648.0), "empty": MetricSeries([], [], [])})
+    live.append(2, {"loss": series([9.0], 9, 1714566649.0)})  # a replay: skipped
+    live.materialize()
+    from_memory = (tmp_path / METRICS_JSON).read_bytes()
+
+    MetricsLog.resume(tmp_path).materialize()  # e.g. `gnomon sync` in a new process
+    assert (tmp_path / METRICS_JSON).read_bytes() == from_memory
+
+    stored = json.loads(from_memory)
+    assert list(stored) == ["acc", "loss", "ünï"]  # sorted keys, as Sacred wrote them
+    assert stored["loss"]["steps"] == [0, 1, 2, 3]
+    assert stored["loss"]["values"] == [1.0, 0.5, None, 0.25]  # NaN: strict JSON null
+    assert stored["loss"]["timestamps"] == [
+        "2024-05-01T12:30:46", "2024-05-01T12:30:46.125000", "2024-05-01T12:30:47", "2024-05-01T12:30:47.125000"
+    ]
+    assert stored["ünï"] == {"steps": [0], "timestamps": ["2024-05-01T12:30:46"], "values": [3]}
+    assert list(stored["acc"]) == ["steps", "timestamps", "values"]
+    log_lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [line["seq"] for line in log_lines] == [1, 2, 3]
+    assert log_lines[1]["series"]["loss"]["values"][0] is None
+    assert math.isclose(log_lines[0]["series"]["loss"]["timestamps"][1], 1714566646.125)
+
+
+def test_no_metric_is_an_empty_object(tmp_path: Path) -> None:
+    MetricsLog(tmp_path).materialize()
+    assert (tmp_path / METRICS_JSON).read_bytes() == b"{}\n"
