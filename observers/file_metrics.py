@@ -156,7 +156,9 @@ class MetricsLog:
         count = sum(len(s.values) for s in series.values())
         if self.cache is not None and self.points + count > CACHE_LIMIT:
             self.cache = None
+        cache = self.cache
         chunks = [b'{"seq":%d,"series":{' % seq]
+        cached = []
         for name, s in series.items():
             # orjson writes a stray float NaN as null: the log stays strict JSON.
             steps, values = orjson.dumps(s.steps), orjson.dumps(s.values)
@@ -165,10 +167,14 @@ class MetricsLog:
                 b'%s:{"steps":' % orjson.dumps(str(name)), steps, b',"values":', values,
                 b',"timestamps":', orjson.dumps(s.timestamps), b"}",
             )
-            if self.cache is not None:
-                self.cache.add(str(name), steps, iso_json_array(s.timestamps), values, len(s.values))
+            if cache is not None:
+                cached.append((str(name), steps, iso_json_array(s.timestamps), values, len(s.values)))
         chunks.append(b"}}\n")
         append_exactly(self.log_path, *chunks)
+        # Only once the batch is in the log: a failed append is retried whole.
+        if cache is not None:
+            for batch in cached:
+                cache.add(*batch)
         self.seqs.add(seq)
         self.points += count
         # Rebuild mid-run when the points doubled (amortized constant cost per point),

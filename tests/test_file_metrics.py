@@ -85,3 +85,25 @@ def test_metrics_json_from_memory_equals_the_one_rebuilt_from_the_log(tmp_path: 
 def test_no_metric_is_an_empty_object(tmp_path: Path) -> None:
     MetricsLog(tmp_path).materialize()
     assert (tmp_path / METRICS_JSON).read_bytes() == b"{}\n"
+
+
+def test_a_batch_whose_append_failed_is_counted_once_when_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gnomon.observers import file_metrics
+
+    log = MetricsLog(tmp_path)
+    log.append(1, {"loss": series([1.0], 0, 1714566646.0)})
+    real_append = file_metrics.append_exactly
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(file_metrics, "append_exactly", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        log.append(2, {"loss": series([2.0], 1, 1714566647.0)})
+    monkeypatch.setattr(file_metrics, "append_exactly", real_append)
+    log.append(2, {"loss": series([2.0], 1, 1714566647.0)})  # the delivery is retried
+    log.materialize()
+    assert json.loads((tmp_path / METRICS_JSON).read_bytes())["loss"]["values"] == [1.0, 2.0]
+    assert log.points == 2
