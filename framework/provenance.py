@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import sys
 import types
 import warnings
@@ -271,13 +272,72 @@ def _packages_distributions() -> Mapping[str, list[str]]:
     return importlib.metadata.packages_distributions()
 
 
-def _version(distribution: str) -> str | None:
+@functools.cache
+def _dist_info_folders() -> Mapping[str, str]:
+    """Normalized distribution name -> its ``.dist-info`` folder, the first on sys.path.
+
+    This is where importlib.metadata finds every wheel-installed distribution, read
+    without importing it: that import (it pulls in the email package) alone would
+    cost a hello-world run a sixth of its start-up. Once per process.
+    """
+    folders: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as items:
+                for item in items:
+                    if item.name.endswith(".dist-info"):
+                        # {name}-{version}.dist-info; the name has no "-" (wheels write "_")
+                        name = item.name[: -len(".dist-info")].partition("-")[0]
+                        folders.setdefault(_normalized(name), item.path)
+        except OSError:  # not a folder (a zip), or unreadable
+            continue
+    return folders
+
+
+def _normalized(name: str) -> str:
+    """A distribution name as packaging compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _from_dist_info(folder: str) -> tuple[str, str] | None:
+    """``(Name, Version)`` from the header of a dist-info folder's METADATA."""
+    name = version = None
+    try:
+        with open(os.path.join(folder, "METADATA"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():  # the header ends at the first blank line
+                    break
+                key, _, value = line.partition(":")
+                if key == "Name":
+                    name = value.strip()
+                elif key == "Version":
+                    version = value.strip()
+                if name and version:
+                    return name, version
+    except OSError:
+        pass
+    return None
+
+
+def _distribution(name: str, *, thorough: bool = True) -> PackageDependency | None:
+    """The installed distribution called ``name``, with its own spelling and version.
+
+    Wheel installs are found in the dist-info folders on sys.path; ``thorough`` also
+    asks importlib.metadata, which knows older forms (eggs, custom finders).
+    """
+    folder = _dist_info_folders().get(_normalized(name))
+    fields = _from_dist_info(folder) if folder is not None else None
+    if fields is not None:
+        return PackageDependency(*fields)
+    if not thorough:
+        return None
     import importlib.metadata
 
     try:
-        return importlib.metadata.version(distribution)
+        dist = importlib.metadata.distribution(name)
     except (importlib.metadata.PackageNotFoundError, ValueError):
         return None
+    return PackageDependency(str(dist.metadata["Name"] or name), dist.version)
 
 
 def _installed_module(top: str) -> bool:
@@ -299,27 +359,18 @@ def _dependencies_of(top_levels: Iterable[str]) -> set[PackageDependency]:
     )
     found: set[PackageDependency] = set()
     for top in sorted(set(top_levels) - excluded):
-        version = None if top.startswith("_") else _version(top)
-        if version is not None:
-            found.add(PackageDependency(_canonical_name(top), version))
+        installed = _installed_module(top)
+        dependency = None if top.startswith("_") else _distribution(top, thorough=installed)
+        if dependency is not None:
+            found.add(dependency)
             continue
-        if not _installed_module(top):
+        if not installed:
             continue  # a module of the project itself: a source, not a dependency
         for distribution in _packages_distributions().get(top) or []:
-            version = _version(distribution)
-            if version is not None:
-                found.add(PackageDependency(distribution, version))
+            dependency = _distribution(distribution)
+            if dependency is not None:
+                found.add(PackageDependency(distribution, dependency.version))
     return found
-
-
-def _canonical_name(top: str) -> str:
-    """The distribution's own spelling of its name (``PyYAML``, not ``pyyaml``)."""
-    import importlib.metadata
-
-    try:
-        return str(importlib.metadata.distribution(top).metadata["Name"] or top)
-    except importlib.metadata.PackageNotFoundError:
-        return top
 
 
 def gather_dependencies(globs: Mapping[str, Any], mode: str = "imported") -> set[PackageDependency]:
@@ -344,9 +395,9 @@ def gather_dependencies(globs: Mapping[str, Any], mode: str = "imported") -> set
     else:
         names = _module_names(globs) if mode == "imported" else list(sys.modules)
         found = _dependencies_of(name.partition(".")[0] for name in names)
-    numpy_version = _version("numpy")
-    if numpy_version is not None and not any(d.name.lower() == "numpy" for d in found):
-        found.add(PackageDependency("numpy", numpy_version))
+    numpy = _distribution("numpy", thorough="numpy" in sys.modules)
+    if numpy is not None and not any(d.name.lower() == "numpy" for d in found):
+        found.add(numpy)
     return found
 
 

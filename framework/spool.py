@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import shutil
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gnomon.errors import SpoolError
 from gnomon.events import Event, event_from_dict, event_to_dict
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ["Spool", "SyncReport", "default_spool_dir", "sync"]
 
@@ -65,11 +68,27 @@ def default_spool_dir() -> Path:
 
 
 class Spool:
-    """One spool directory: the events database plus staged artifact files."""
+    """One spool directory: the events database plus staged artifact files.
+
+    Every run has one, and most never use it; so the user data directory is looked
+    up, and sqlite3 imported, only when it is.
+    """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else default_spool_dir()
-        self.path = self.directory / "spool.sqlite"
+        from gnomon.settings import SETTINGS
+
+        chosen = directory if directory is not None else SETTINGS.SPOOL_DIR
+        self._directory = Path(chosen) if chosen else None
+
+    @functools.cached_property
+    def directory(self) -> Path:
+        """The spool's folder (``SETTINGS.SPOOL_DIR`` when the spool was made, else the default)."""
+        return self._directory if self._directory is not None else default_spool_dir()
+
+    @property
+    def path(self) -> Path:
+        """The events database."""
+        return self.directory / "spool.sqlite"
 
     def staging_dir(self, run_uid: str) -> Path:
         """Where a run keeps the artifact snapshots its events point to."""
@@ -77,6 +96,8 @@ class Spool:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        import sqlite3
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)

@@ -238,6 +238,40 @@ def test_module_name_differs_from_distribution_name() -> None:
     assert PackageDependency("PyYAML", importlib.metadata.version("PyYAML")) in deps
 
 
+def test_the_dist_info_reading_agrees_with_importlib_metadata_on_every_installed_distribution() -> None:
+    from gnomon.provenance import _distribution
+
+    checked = 0
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name or not str(getattr(dist, "_path", "")).endswith(".dist-info"):
+            continue
+        first = importlib.metadata.distribution(name)  # the one imports would use
+        assert _distribution(name, thorough=False) == PackageDependency(first.metadata["Name"], first.version)
+        checked += 1
+    assert checked >= 10  # pytest, orjson, click, ... are installed as wheels
+
+
+def test_a_hello_world_run_does_not_import_importlib_metadata(tmp_path: Path) -> None:
+    script = tmp_path / "exp.py"
+    script.write_text(
+        "import sys\n"
+        "from gnomon import Experiment\n"
+        "ex = Experiment('hello')\n"
+        "@ex.main\n"
+        "def main():\n"
+        "    return 1\n"
+        "run = ex.run()\n"
+        "print(sorted(d for d in run.experiment_info['dependencies'] if d.startswith('gnomon')))\n"
+        "print('importlib.metadata' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path, check=True
+    )
+    version = importlib.metadata.version("gnomon")
+    assert result.stdout.splitlines() == [f"['gnomon=={version}']", "False"]
+
+
 def test_local_modules_are_not_dependencies(project: Project) -> None:
     globs = experiment_globals(project)
     assert not any(project.package in d.name for d in gather_dependencies(globs))
