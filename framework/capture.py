@@ -32,6 +32,7 @@ import re
 import select
 import sys
 import threading
+import time
 from typing import Any
 
 from gnomon.errors import ConfigError
@@ -48,8 +49,12 @@ __all__ = [
 CAPTURE_MODES = ("no", "sys", "fd", "tee")
 _CONTROL = re.compile(r"([\r\b])")
 _READ_SIZE = 65536
-# Seconds a partial line (a prompt, a progress bar) waits for its end before it is recorded.
+# A partial line (a prompt, dots printed one by one) is recorded after this many
+# seconds without output, at the latest this many seconds after it began, or once
+# it is this long, whichever comes first.
 _PARTIAL_LINE_WAIT = 0.05
+_PARTIAL_LINE_MAX_AGE = 1.0
+_PARTIAL_LINE_MAX_CHARS = _READ_SIZE
 
 
 class OutputFolder:
@@ -330,10 +335,11 @@ class _PipeReader(threading.Thread):
     process still holds the pipe open, it then keeps draining (echoing, not recording)
     until that child closes it, so the child never blocks or gets SIGPIPE.
 
-    Text is recorded up to its last line break (``\n`` or ``\r``); the rest of a line
-    waits for its end, or for :data:`_PARTIAL_LINE_WAIT` of silence. With ``tee``,
-    stdout and stderr have a reader each, and a line one stream wrote in two pieces
-    would otherwise be split by a line of the other.
+    Text is recorded up to its last line break (newline or carriage return); the rest of a line
+    waits for its end, for a moment of silence, or for a limit of age or length (see
+    :data:`_PARTIAL_LINE_WAIT`). With ``tee``, stdout and stderr have a reader each,
+    and a line one stream wrote in two pieces would otherwise be split by a line of
+    the other.
     """
 
     def __init__(self, read_fd: int, echo_fd: int | None, capture: FdCapture) -> None:
@@ -344,7 +350,9 @@ class _PipeReader(threading.Thread):
         self.drained = threading.Event()
         self.wake_read, self.wake_write = os.pipe()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial = ""  # the start of a line whose end has not arrived
+        self._partial: list[str] = []  # the start of a line whose end has not arrived
+        self._partial_chars = 0
+        self._partial_since = 0.0
 
     def request_drain(self) -> None:
         """Ask the thread to record what the pipe holds now and report ``drained``."""
@@ -374,11 +382,13 @@ class _PipeReader(threading.Thread):
         poller.register(self.wake_read, select.POLLIN)
         recording = True
         while True:
-            waiting = recording and bool(self._partial)
-            events = dict(poller.poll(int(_PARTIAL_LINE_WAIT * 1000) if waiting else None))
-            if not events:  # a partial line and silence: record it as it is
-                self.capture._record(self._partial)
-                self._partial = ""
+            timeout = None
+            if recording and self._partial:
+                due = self._partial_since + _PARTIAL_LINE_MAX_AGE - time.monotonic()
+                timeout = max(0, int(min(_PARTIAL_LINE_WAIT, due) * 1000))
+            events = dict(poller.poll(timeout))
+            if not events:  # a partial line, and silence or its age: record it as it is
+                self._record_partial()
                 continue
             if self.wake_read in events:
                 # Stop requested: everything this process wrote is already in the pipe.
@@ -400,10 +410,22 @@ class _PipeReader(threading.Thread):
         if not data:
             return False
         if recording:
-            text = self._partial + self._decoder.decode(data)
+            text = self._decoder.decode(data)
             end = max(text.rfind("\n"), text.rfind("\r")) + 1
-            self.capture._record(text[:end])
-            self._partial = text[end:]
+            if end:
+                self._partial.append(text[:end])
+                self._record_partial()
+                text = text[end:]
+            if text:
+                if not self._partial:
+                    self._partial_since = time.monotonic()
+                self._partial.append(text)
+                self._partial_chars += len(text)
+                if (
+                    self._partial_chars >= _PARTIAL_LINE_MAX_CHARS
+                    or time.monotonic() - self._partial_since >= _PARTIAL_LINE_MAX_AGE
+                ):
+                    self._record_partial()
         if self.echo_fd is not None:
             self._echo(data)
         return True
@@ -420,10 +442,15 @@ class _PipeReader(threading.Thread):
                 os.close(fd)
             self.echo_fd = None
 
+    def _record_partial(self) -> None:
+        self.capture._record("".join(self._partial))
+        self._partial.clear()
+        self._partial_chars = 0
+
     def _finish_decoding(self) -> None:
         if not self.drained.is_set():
-            self.capture._record(self._partial + self._decoder.decode(b"", final=True))
-            self._partial = ""
+            self._partial.append(self._decoder.decode(b"", final=True))
+            self._record_partial()
 
 
 class FdCapture(Capture):

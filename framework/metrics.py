@@ -89,9 +89,9 @@ class MetricsBuffer:
         names, steps = flat[0::4], flat[2::4]
         first = names[0]
         count = len(names)
-        # Every name is the same str object and every step the same None when one
-        # metric was logged with implicit steps (the common case); count() sees
-        # that by identity, at the speed of a C loop.
+        # One metric logged with implicit steps is the common case: then every name
+        # is usually the same str object and every step is None, which count()
+        # confirms by identity before comparing, at the speed of a C loop.
         if names.count(first) == count and steps.count(None) == count:
             start = self._next_step.get(first, 0)
             self._next_step[first] = start + count

@@ -272,26 +272,31 @@ def _packages_distributions() -> Mapping[str, list[str]]:
     return importlib.metadata.packages_distributions()
 
 
-@functools.cache
-def _dist_info_folders() -> Mapping[str, str]:
-    """Normalized distribution name -> its ``.dist-info`` folder, the first on sys.path.
+_METADATA_FILES = {".dist-info": "METADATA", ".egg-info": "PKG-INFO"}
 
-    This is where importlib.metadata finds every wheel-installed distribution, read
-    without importing it: that import (it pulls in the email package) alone would
-    cost a hello-world run a sixth of its start-up. Once per process.
+
+@functools.cache
+def _metadata_files() -> Mapping[str, str]:
+    """Normalized distribution name -> its metadata file, the first on sys.path.
+
+    ``.dist-info`` and ``.egg-info`` folders are where importlib.metadata finds
+    installed distributions; reading them directly saves importing it, which (it
+    pulls in the email package) alone would cost a hello-world run a sixth of its
+    start-up. Once per process.
     """
-    folders: dict[str, str] = {}
+    files: dict[str, str] = {}
     for entry in sys.path:
         try:
             with os.scandir(entry or ".") as items:
                 for item in items:
-                    if item.name.endswith(".dist-info"):
-                        # {name}-{version}.dist-info; the name has no "-" (wheels write "_")
-                        name = item.name[: -len(".dist-info")].partition("-")[0]
-                        folders.setdefault(_normalized(name), item.path)
+                    stem, suffix = os.path.splitext(item.name)
+                    if suffix in _METADATA_FILES:
+                        # {name}-{version}.dist-info, {name}[-{version}...].egg-info: no "-" in name
+                        name = _normalized(stem.partition("-")[0])
+                        files.setdefault(name, os.path.join(item.path, _METADATA_FILES[suffix]))
         except OSError:  # not a folder (a zip), or unreadable
             continue
-    return folders
+    return files
 
 
 def _normalized(name: str) -> str:
@@ -299,11 +304,11 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _from_dist_info(folder: str) -> tuple[str, str] | None:
-    """``(Name, Version)`` from the header of a dist-info folder's METADATA."""
+def _name_and_version(metadata_file: str) -> tuple[str, str] | None:
+    """``(Name, Version)`` from the header of a METADATA or PKG-INFO file."""
     name = version = None
     try:
-        with open(os.path.join(folder, "METADATA"), encoding="utf-8", errors="replace") as f:
+        with open(metadata_file, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if not line.strip():  # the header ends at the first blank line
                     break
@@ -322,11 +327,12 @@ def _from_dist_info(folder: str) -> tuple[str, str] | None:
 def _distribution(name: str, *, thorough: bool = True) -> PackageDependency | None:
     """The installed distribution called ``name``, with its own spelling and version.
 
-    Wheel installs are found in the dist-info folders on sys.path; ``thorough`` also
-    asks importlib.metadata, which knows older forms (eggs, custom finders).
+    Found in the metadata folders on sys.path; ``thorough`` also asks
+    importlib.metadata, which knows more (zipped eggs, custom finders, packages
+    installed after the first lookup).
     """
-    folder = _dist_info_folders().get(_normalized(name))
-    fields = _from_dist_info(folder) if folder is not None else None
+    metadata_file = _metadata_files().get(_normalized(name))
+    fields = _name_and_version(metadata_file) if metadata_file is not None else None
     if fields is not None:
         return PackageDependency(*fields)
     if not thorough:

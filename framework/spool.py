@@ -60,8 +60,10 @@ def default_spool_dir() -> Path:
     """``SETTINGS.SPOOL_DIR`` (or ``GNOMON_SPOOL_DIR``), else the user data directory."""
     from gnomon.settings import SETTINGS
 
-    if SETTINGS.SPOOL_DIR:
-        return Path(SETTINGS.SPOOL_DIR)
+    return Path(SETTINGS.SPOOL_DIR) if SETTINGS.SPOOL_DIR else _user_spool_dir()
+
+
+def _user_spool_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("gnomon", appauthor=False)) / "spool"
@@ -77,13 +79,15 @@ class Spool:
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         from gnomon.settings import SETTINGS
 
-        chosen = directory if directory is not None else SETTINGS.SPOOL_DIR
-        self._directory = Path(chosen) if chosen else None
+        if directory is None and SETTINGS.SPOOL_DIR:
+            directory = SETTINGS.SPOOL_DIR
+        self._directory = Path(directory) if directory is not None else None
 
     @functools.cached_property
     def directory(self) -> Path:
-        """The spool's folder (``SETTINGS.SPOOL_DIR`` when the spool was made, else the default)."""
-        return self._directory if self._directory is not None else default_spool_dir()
+        """The folder given, else ``SETTINGS.SPOOL_DIR`` as it was when the spool was made,
+        else the user data directory."""
+        return self._directory if self._directory is not None else _user_spool_dir()
 
     @property
     def path(self) -> Path:

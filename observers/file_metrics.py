@@ -102,9 +102,11 @@ class _Columns:
 
 
 def _joined(pieces: list[memoryview]) -> list[bytes | memoryview]:
-    """``pieces`` with commas between them, for writing one after another."""
+    """The non-empty ``pieces`` with commas between them, for writing one after another."""
     out: list[bytes | memoryview] = []
     for piece in pieces:
+        if not piece:  # a column a damaged log line lacked
+            continue
         if out:
             out.append(b",")
         out.append(piece)

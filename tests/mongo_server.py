@@ -128,7 +128,7 @@ class MongoServer:
 
     def restart_if_silent(self) -> None:
         """Replace a server that no longer answers a ping (its data is lost)."""
-        if self._process is not None and _answers(self.uri, 3000):
+        if self._process is not None and _answers(self.uri, 10_000):
             return
         # Said on stderr, not as a warning: the suite turns warnings into errors, and
         # the point is to let this test run on a working server.
@@ -168,16 +168,6 @@ def mongo_server() -> Iterator[MongoServer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def mongo_client(mongo_server: MongoServer) -> Iterator[pymongo.MongoClient[Any]]:
-    """A pymongo client of the module's server."""
-    client: pymongo.MongoClient[Any] = pymongo.MongoClient(
-        mongo_server.uri, serverSelectionTimeoutMS=5000, socketTimeoutMS=60_000
-    )
-    yield client
-    client.close()
-
-
 @pytest.fixture
 def db_name() -> str:
     """A fresh database name for this test."""
@@ -185,7 +175,14 @@ def db_name() -> str:
 
 
 @pytest.fixture
-def db(mongo_server: MongoServer, mongo_client: pymongo.MongoClient[Any], db_name: str) -> Any:
-    """This test's (empty) database, on a server that answers."""
+def db(mongo_server: MongoServer, db_name: str) -> Iterator[Any]:
+    """This test's (empty) database, on a server that answers.
+
+    Its own client, made after the check: a replaced server may listen on a new port.
+    """
     mongo_server.restart_if_silent()
-    return mongo_client[db_name]
+    client: pymongo.MongoClient[Any] = pymongo.MongoClient(
+        mongo_server.uri, serverSelectionTimeoutMS=5000, socketTimeoutMS=60_000
+    )
+    yield client[db_name]
+    client.close()

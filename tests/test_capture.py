@@ -180,6 +180,9 @@ CHILD = textwrap.dedent(
     if scenario == "closed_stdout":
         sys.stdout.flush()
         os.close(1)
+    if scenario == "split_line":  # room for a slow machine between the two pieces
+        import gnomon.capture
+        gnomon.capture._PARTIAL_LINE_WAIT = 2.0
     capture = start_capture(mode)
     parts = []
     if scenario == "sources":
@@ -208,6 +211,19 @@ CHILD = textwrap.dedent(
         os.write(2, b"a line of stderr\\n")
         time.sleep(0.01)
         os.write(1, b"second half\\n")
+    elif scenario == "dots":
+        started = time.monotonic()
+        while time.monotonic() - started < 1.6:
+            os.write(1, b".")
+            time.sleep(0.005)
+        parts.append("[beat]" + capture.read() + "[/beat]")
+        os.write(1, b"done\\n")
+    elif scenario == "long_line":
+        for _ in range(64):
+            os.write(1, b"x" * 16384)
+        time.sleep(0.03)  # less than the silence that records a partial line
+        parts.append("[beat]" + capture.read() + "[/beat]")
+        os.write(1, b"\\n")
     elif scenario == "prompt":
         os.write(1, b"Password: ")
         time.sleep(0.5)
@@ -275,6 +291,22 @@ def test_fd_records_the_writes_of_both_streams_in_their_order(tmp_path: Path) ->
 def test_a_partial_line_is_recorded_after_a_short_silence(tmp_path: Path, mode: str) -> None:
     data, _ = run_child(tmp_path, mode, "prompt")
     assert data["captured"] == "[beat]Password: [/beat]"
+
+
+@pytest.mark.parametrize("mode", ["fd", "tee"])
+def test_a_line_that_never_pauses_is_recorded_at_least_every_second(tmp_path: Path, mode: str) -> None:
+    data, _ = run_child(tmp_path, mode, "dots")
+    beat, _, rest = str(data["captured"]).partition("[/beat]")
+    assert beat.count(".") > 50  # recorded during the line, not only at its end
+    assert (beat + rest).replace("[beat]", "").strip(".") == "done\n"
+
+
+@pytest.mark.parametrize("mode", ["fd", "tee"])
+def test_a_very_long_line_is_recorded_in_pieces_as_it_arrives(tmp_path: Path, mode: str) -> None:
+    data, _ = run_child(tmp_path, mode, "long_line")
+    beat, _, rest = str(data["captured"]).partition("[/beat]")
+    assert beat.count("x") >= 64 * 16384 - 65536  # all but the last piece, before the line ended
+    assert (beat + rest).replace("[beat]", "") == "x" * 64 * 16384 + "\n"
 
 
 @pytest.mark.parametrize("mode", ["fd", "tee"])

@@ -107,3 +107,55 @@ def test_a_batch_whose_append_failed_is_counted_once_when_retried(
     log.materialize()
     assert json.loads((tmp_path / METRICS_JSON).read_bytes())["loss"]["values"] == [1.0, 2.0]
     assert log.points == 2
+
+
+def test_a_log_line_without_some_columns_still_gives_valid_json(tmp_path: Path) -> None:
+    (tmp_path / "metrics.jsonl").write_bytes(
+        b'{"seq":1,"series":{"m":{"values":[1.0,2.0]}}}\n'
+        b'{"seq":2,"series":{"m":{"steps":[2],"values":[3.0],"timestamps":[1714566646.5]}}}\n'
+    )
+    MetricsLog.resume(tmp_path).materialize()
+    stored = json.loads((tmp_path / METRICS_JSON).read_bytes())
+    assert stored == {"m": {"steps": [2], "timestamps": ["2024-05-01T12:30:46.500000"], "values": [1.0, 2.0, 3.0]}}
+
+
+@pytest.mark.parametrize("pieces", [3, 5000], ids=["one-writev", "more-pieces-than-writev-takes"])
+def test_append_writes_every_piece_in_order_even_when_a_write_is_cut_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pieces: int
+) -> None:
+    import os
+
+    real_write = os.write
+
+    def short_write(fd: int, data: bytes) -> int:  # the kernel may take less than asked
+        return real_write(fd, bytes(data)[: max(1, len(data) // 3)])
+
+    monkeypatch.setattr(os, "write", short_write)
+    if hasattr(os, "writev"):
+        monkeypatch.setattr(os, "writev", lambda fd, chunks: real_write(fd, bytes(chunks[0])[:2]))
+    path = tmp_path / "log"
+    path.write_bytes(b"before\n")
+    chunks = [b"%d," % i for i in range(pieces)]
+    file_layout.append_exactly(path, *chunks, memoryview(b"end\n"))
+    assert path.read_bytes() == b"before\n" + b"".join(chunks) + b"end\n"
+
+
+def test_an_append_that_fails_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    real_write = os.write
+    calls = []
+
+    def fill_the_disk(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, bytes(data)[:5])
+
+    monkeypatch.setattr(os, "write", fill_the_disk)
+    monkeypatch.delattr(os, "writev", raising=False)
+    path = tmp_path / "log"
+    path.write_bytes(b"before\n")
+    with pytest.raises(OSError, match="No space"):
+        file_layout.append_exactly(path, b"a torn ", b"record\n")
+    assert path.read_bytes() == b"before\n"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import db, db_name, mongo_client, mongo_server  # noqa: E402,F401
+from mongo_server import db, db_name, mongo_server  # noqa: E402,F401
 
 from hypothesis import given, strategies as st  # noqa: E402
 from pymongo import monitoring  # noqa: E402

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import MongoServer, db, db_name, mongo_client, mongo_server  # noqa: E402,F401
+from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: E402,F401
 
 import pymongo  # noqa: E402
 from bson import ObjectId  # noqa: E402

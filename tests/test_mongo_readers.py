@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import db, db_name, mongo_client, mongo_server  # noqa: E402,F401
+from mongo_server import db, db_name, mongo_server  # noqa: E402,F401
 
 import gridfs  # noqa: E402
 from bson import ObjectId  # noqa: E402
