@@ -203,3 +203,20 @@ def test_strict_observer_refuses_an_unreachable_server(tmp_path) -> None:
     server.stop()
     with pytest.raises(ObserverError, match="does not answer"):
         MongoObserver(url, strict=True, **FAST)
+
+
+def test_collecting_an_observer_whose_server_is_gone_does_not_stall_the_collecting_thread(tmp_path) -> None:
+    import gc
+
+    server = MongoServer(tmp_path / "data").start()
+    observer = MongoObserver(server.url("gone"))  # the default server-selection timeout: 10 s
+    observer._check_server()  # the client exists and has a session to end
+    server.stop()
+    cycle = {"observer": observer}
+    cycle["self"] = cycle  # collected by the cycle collector, in whatever thread runs it
+    finalizer = observer._finalizer
+    del observer, cycle
+    started = time.monotonic()
+    gc.collect()
+    assert not finalizer.alive
+    assert time.monotonic() - started < 2

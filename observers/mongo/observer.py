@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +49,7 @@ from gnomon.events import (
     utcnow,
 )
 from gnomon.observers.base import Observer
+from gnomon.observers.cleanup import close_when_collected
 from gnomon.observers.mongo.documents import (
     CAPTURED_OUT_HEAD,
     CAPTURED_OUT_TAIL,
@@ -212,8 +212,7 @@ class MongoObserver(Observer):
 
                     kwargs = dict(self._client_kwargs)
                     self._client = pymongo.MongoClient(self._client_url, **kwargs)
-                    # Observers are rarely closed explicitly: close the client with the observer.
-                    self._finalizer = weakref.finalize(self, self._client.close)
+                    self._finalizer = close_when_collected(self, self._client.close, "mongo-client")
                 db = self._client[self.db_name]
                 store = FileStore(db, self.runs_name)
                 store.ensure_indexes()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,6 +38,7 @@ from gnomon.events import (
     thaw,
 )
 from gnomon.observers.base import Observer
+from gnomon.observers.cleanup import close_when_collected
 from gnomon.observers.sql.blobs import blob_exists, store_file
 from gnomon.observers.sql.bulk import store_batch
 from gnomon.observers.sql.database import create_engine, migrate
@@ -127,7 +127,7 @@ class SqlObserver(Observer):
                 self._engine = create_engine(self._engine_url)
                 # An observer dropped without close() (``gnomon sync`` builds one per
                 # run) still closes its connections when collected.
-                weakref.finalize(self, self._engine.dispose)
+                close_when_collected(self, self._engine.dispose, "sql-engine")
             engine = self._engine
         if not self._migrated:
             with self._migrate_lock:
