@@ -68,39 +68,35 @@ class MongoServer:
     """
 
     def __init__(self, storage_path: str | Path | None = None, port: int = 0) -> None:
-        self._scratch = storage_path is None
-        # the scratch folder holds the server's config and log; ":memory:" its data
-        if storage_path is None:
-            self.storage_path = Path(tempfile.mkdtemp(prefix="gnomon-mongo-"))
-        else:
-            self.storage_path = Path(storage_path)
+        self.storage_path = None if storage_path is None else Path(storage_path)
         self.port = port
         self._process: subprocess.Popen[bytes] | None = None
+        self._home: Path | None = None  # the running server's config and log
 
     def start(self) -> MongoServer:
-        self.storage_path.mkdir(parents=True, exist_ok=True)
+        self._home = Path(tempfile.mkdtemp(prefix="gnomon-mongo-"))
         failures = []
         for attempt in range(3):
             port = self.port if self.port and attempt == 0 else _free_port()
-            error = self._launch(port)
+            error = self._launch(port, self._home)
             if error is None:
                 self.port = port
                 return self
             failures.append(error)
+        self.stop()
         raise RuntimeError("SecantusDB did not start:\n" + "\n".join(failures))
 
-    def _launch(self, port: int) -> str | None:
+    def _launch(self, port: int, home: Path) -> str | None:
         """Start a server on ``port``; None once it answers, else what went wrong."""
-        home = self.storage_path if self._scratch else self.storage_path.parent
-        config = home / f"{self.storage_path.name}.secantusd.toml"
+        config = home / "secantusd.toml"
         config.write_text("")  # an explicit, empty config: no secantusd.toml of the machine applies
-        log_path = home / f"{self.storage_path.name}.log"
+        log_path = home / "server.log"
+        storage = ":memory:" if self.storage_path is None else str(self.storage_path)
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
                 [
                     sys.executable, "-m", "secantus", "--config", str(config), "--host", "127.0.0.1",
-                    "--port", str(port), "--storage-path", ":memory:" if self._scratch else str(self.storage_path),
-                    "--log-level", "WARNING",
+                    "--port", str(port), "--storage-path", storage, "--log-level", "WARNING",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -123,8 +119,9 @@ class MongoServer:
         if self._process is not None:
             _end(self._process)
             self._process = None
-        if self._scratch:
-            shutil.rmtree(self.storage_path, ignore_errors=True)
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
 
     def restart_if_silent(self) -> None:
         """Replace a server that no longer answers a ping (its data is lost)."""
