@@ -19,6 +19,9 @@ config update keeps working::
     │   └── UnknownObserverError (ValueError)    ``-O scheme://`` names no installed observer
     ├── SerializationError (TypeError)           a value cannot be stored as JSON
     ├── SpoolError (OSError)                     the local spool cannot be read or written
+    ├── StoreError (OSError)                     a store cannot be opened or read (gnomon.open)
+    │   └── RunNotFoundError (KeyError)          no run has that id in the store
+    ├── FilterError (ValueError)                 a query filter is not valid; names the position
     └── GnomonInterrupt (KeyboardInterrupt)      ends a run with a custom status
         └── TimeoutInterrupt                     ends a run with status TIMEOUT
 
@@ -162,6 +165,35 @@ class SpoolError(GnomonError, OSError):
     """The local spool of undelivered events cannot be read or written."""
 
 
+class StoreError(GnomonError, OSError):
+    """A store cannot be opened or read; the message names the URL (password hidden) and the fix."""
+
+
+class RunNotFoundError(StoreError, KeyError):
+    """No run with the asked-for id is in the store."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class FilterError(GnomonError, ValueError):
+    """A query filter cannot be used. ``text`` is the filter and ``position`` the 0-based offset of the problem.
+
+    ``str()`` is one line; :meth:`caret` shows the filter with a caret under the problem.
+    """
+
+    def __init__(self, message: str, *, text: str = "", position: int | None = None) -> None:
+        super().__init__(message)
+        self.text = text
+        self.position = position
+
+    def caret(self) -> str:
+        """The message, then the filter with ``^`` under the offending character (when known)."""
+        if self.position is None or not self.text or "\n" in self.text or len(self.text) > 300:
+            return self.message
+        return f"{self.message}\n  {self.text}\n  {' ' * self.position}^"
+
+
 class GnomonInterrupt(KeyboardInterrupt):
     """Raise it (or a subclass with its own ``STATUS``) to stop a run with that status."""
 
@@ -184,6 +216,7 @@ __all__ = [
     "ConfigAddedError",
     "ConfigError",
     "ConfigUpdateSyntaxError",
+    "FilterError",
     "GnomonError",
     "GnomonInterrupt",
     "InvalidConfigError",
@@ -191,11 +224,13 @@ __all__ = [
     "NamedConfigNotFoundError",
     "ObserverError",
     "ReadOnlyConfigError",
+    "RunNotFoundError",
     "SacredError",
     "SacredInterrupt",
     "SerializationError",
     "SignatureError",
     "SpoolError",
+    "StoreError",
     "TimeoutInterrupt",
     "UnknownObserverError",
 ]

@@ -250,7 +250,11 @@ class Run:
             "command": self.command,
             "host": freeze(_lenient(self.host_info, "host info")),
             "config": freeze(serialize.encode(self.config, where="config")),
-            "meta": freeze(_lenient(self.meta_info, "meta info")),
+            # The beat interval and process id let every reader decide the same way
+            # whether a RUNNING run has died (gnomon.query).
+            "meta": freeze(
+                _lenient({**self.meta_info, "beat_interval": self.beat_interval, "pid": os.getpid()}, "meta info")
+            ),
         }
 
     def _queue(self) -> None:

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "FileStorageObserver": ("gnomon.observers.file_storage", None),
+    "FileStorageObserver": ("gnomon.observers.file.observer", None),
     "MongoObserver": ("gnomon.observers.mongo", "mongo"),
     "QueuedMongoObserver": ("gnomon.observers.mongo", "mongo"),
     "SqlObserver": ("gnomon.observers.sql", "sql"),

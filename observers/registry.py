@@ -1,7 +1,7 @@
 """Observer URLs: ``scheme://...`` -> an observer, through the ``gnomon.observers`` entry points.
 
 Every observer, the built-in ones included, registers a URL scheme in the
-entry-point group ``gnomon.observers`` (``file = gnomon.observers.file_storage:
+entry-point group ``gnomon.observers`` (``file = gnomon.observers.file.observer:
 FileStorageObserver``); the class's ``from_url(url)`` builds it. A plain path
 with no scheme means file storage, as Sacred's ``-F DIR`` did. Third-party
 packages add schemes the same way::
@@ -27,9 +27,11 @@ from typing import Any
 from gnomon.errors import ObserverError, UnknownObserverError
 from gnomon.observers.base import Observer
 
-__all__ = ["ENTRY_POINT_GROUP", "available_schemes", "observer_from_url", "reset"]
+__all__ = ["ENTRY_POINT_GROUP", "STORE_ENTRY_POINT_GROUP", "available_schemes", "observer_from_url", "reset", "store_class"]
 
 ENTRY_POINT_GROUP = "gnomon.observers"
+#: The read side: URL scheme -> a class implementing :class:`gnomon.query.protocol.RunStore`.
+STORE_ENTRY_POINT_GROUP = "gnomon.stores"
 
 #: Schemes gnomon knows about, with the extra that provides their observer.
 _BUILTIN_EXTRAS: dict[str, str] = {
@@ -47,30 +49,28 @@ _BUILTIN_EXTRAS: dict[str, str] = {
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
-_cache: dict[str, list[EntryPoint]] | None = None
+_cache: dict[str, dict[str, list[EntryPoint]]] = {}
 _cache_lock = threading.Lock()
 
 
 def reset() -> None:
     """Forget the cached entry points (after installing a plugin, and between tests)."""
-    global _cache
     with _cache_lock:
-        _cache = None
+        _cache.clear()
 
 
-def _entry_points() -> dict[str, list[EntryPoint]]:
-    """Scheme -> entry points registering it, read once per process."""
-    global _cache
+def _entry_points(group: str = ENTRY_POINT_GROUP) -> dict[str, list[EntryPoint]]:
+    """Scheme -> entry points registering it in ``group``, read once per process."""
     with _cache_lock:
-        if _cache is None:
+        if group not in _cache:
             found: dict[str, list[EntryPoint]] = {}
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
+            for ep in entry_points(group=group):
                 candidates = found.setdefault(ep.name.lower(), [])
                 # The same distribution seen twice on sys.path registers nothing new.
                 if all(ep.value != other.value for other in candidates):
                     candidates.append(ep)
-            _cache = found
-        return _cache
+            _cache[group] = found
+        return _cache[group]
 
 
 def available_schemes() -> list[str]:
@@ -110,21 +110,22 @@ def _unknown(scheme: str, url: str) -> UnknownObserverError:
     )
 
 
-def _missing_extra(scheme: str, url: str, error: BaseException | None) -> ObserverError:
+def _missing_extra(scheme: str, url: str, error: BaseException | None, what: str = "observer") -> ObserverError:
     extra = _BUILTIN_EXTRAS[scheme]
     cause = f" ({error})" if error is not None else ""
     return ObserverError(
-        f"the observer for {scheme}:// URLs is not available{cause}: "
+        f"the {what} for {scheme}:// URLs is not available{cause}: "
         f"install it with pip install 'gnomon[{extra}]' to use {url!r}"
     )
 
 
-def _load_class(scheme: str, url: str) -> Any:
-    """Import the class registered for ``scheme``; broken plugins warn and are skipped."""
-    candidates = _entry_points().get(scheme, [])
+def _load_class(scheme: str, url: str, group: str = ENTRY_POINT_GROUP) -> Any:
+    """Import the class registered for ``scheme`` in ``group``; broken plugins warn and are skipped."""
+    what = "observer" if group == ENTRY_POINT_GROUP else "store reader"
+    candidates = _entry_points(group).get(scheme, [])
     if not candidates:
         if scheme in _BUILTIN_EXTRAS:
-            raise _missing_extra(scheme, url, None)
+            raise _missing_extra(scheme, url, None, what)
         raise _unknown(scheme, url)
     failures: list[str] = []
     last_error: BaseException | None = None
@@ -137,7 +138,7 @@ def _load_class(scheme: str, url: str) -> Any:
             failures.append(f"{ep.value} from {dist}: {type(error).__name__}: {error}")
             if not _is_builtin(ep):
                 warnings.warn(
-                    f"the gnomon observer plugin {ep.name!r} from distribution {dist!r} failed to "
+                    f"the gnomon {what} plugin {ep.name!r} from distribution {dist!r} failed to "
                     f"import ({ep.value}: {type(error).__name__}: {error}); it is skipped",
                     RuntimeWarning,
                     stacklevel=3,
@@ -147,9 +148,9 @@ def _load_class(scheme: str, url: str) -> Any:
         and _BUILTIN_EXTRAS[scheme]
         and isinstance(last_error, ImportError)
     ):
-        raise _missing_extra(scheme, url, last_error)
+        raise _missing_extra(scheme, url, last_error, what)
     raise ObserverError(
-        f"the observer for {scheme}:// URLs could not be imported: " + "; ".join(failures)
+        f"the {what} for {scheme}:// URLs could not be imported: " + "; ".join(failures)
     )
 
 
@@ -184,3 +185,16 @@ def observer_from_url(url: str) -> Observer:
 
         observer = as_observer(observer)
     return observer
+
+
+def store_class(url: str) -> Any:
+    """The class that reads the store a URL names (``gnomon.stores`` entry points; a plain path is file storage).
+
+    Errors are those of :func:`observer_from_url`: an unknown scheme lists the known
+    ones, a known scheme whose extra is missing names the extra to install.
+    """
+    url = url.strip()
+    if not url:
+        raise ObserverError(f"a store URL must be a non-empty string, not {url!r}")
+    scheme = _scheme_of(url) or "file"
+    return _load_class(scheme, url, STORE_ENTRY_POINT_GROUP)

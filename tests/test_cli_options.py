@@ -263,7 +263,7 @@ def test_apply_loglevel_sets_the_root_logger():
 
 
 def test_file_storage_and_observer_urls_add_observers(tmp_path):
-    from gnomon.observers.file_storage import FileStorageObserver
+    from gnomon.observers.file.observer import FileStorageObserver
 
     run = _run()
     apply_options(run, {"-F": str(tmp_path / "a"), "-O": [f"file://{tmp_path / 'b'}"]}, None)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from gnomon.events import MetricSeries
-from gnomon.observers import file_layout
-from gnomon.observers.file_layout import iso_json_array
-from gnomon.observers.file_metrics import METRICS_JSON, MetricsLog
+from gnomon.observers.file import layout as file_layout
+from gnomon.observers.file.layout import iso_json_array
+from gnomon.observers.file.metrics import METRICS_JSON, MetricsLog
 
 
 def isoformat(stamp: float) -> str:
@@ -90,7 +90,7 @@ def test_no_metric_is_an_empty_object(tmp_path: Path) -> None:
 def test_a_batch_whose_append_failed_is_counted_once_when_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gnomon.observers import file_metrics
+    from gnomon.observers.file import metrics as file_metrics
 
     log = MetricsLog(tmp_path)
     log.append(1, {"loss": series([1.0], 0, 1714566646.0)})

@@ -33,13 +33,13 @@ from gnomon.events import (
     StartedEvent,
     freeze,
 )
-from gnomon.observers.file_layout import HINT_FILE, allocate_run_dir, atomic_write
-from gnomon.observers.file_storage import FileStorageObserver
+from gnomon.observers.file.layout import HINT_FILE, allocate_run_dir, atomic_write
+from gnomon.observers.file.observer import FileStorageObserver
 from gnomon.provenance import get_digest
 from gnomon.run import Run
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
-LOG = "gnomon.observers.file_storage"
+LOG = "gnomon.observers.file.observer"
 
 
 def at(seconds: float) -> datetime:
@@ -247,7 +247,7 @@ def test_output_offsets_replay_overlap_and_gap(
 def test_metrics_replay_is_deduplicated_and_json_rebuilt_when_doubled(
     tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gnomon.observers import file_metrics
+    from gnomon.observers.file import metrics as file_metrics
 
     monkeypatch.setattr(file_metrics, "REBUILD_INTERVAL", 0.0)
     obs = FileStorageObserver(tmp_path)
@@ -341,7 +341,7 @@ _ALLOCATE = textwrap.dedent(
     import os, sys, time
     from datetime import datetime, timezone
     from gnomon.events import StartedEvent, CompletedEvent
-    from gnomon.observers.file_storage import FileStorageObserver
+    from gnomon.observers.file.observer import FileStorageObserver
     basedir, gate = sys.argv[1], sys.argv[2]
     obs = FileStorageObserver(basedir)
     while not os.path.exists(gate):
@@ -738,7 +738,7 @@ def test_a_write_cut_short_by_a_full_disk_is_retried_exactly(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    from gnomon.observers.file_metrics import MetricsLog
+    from gnomon.observers.file.metrics import MetricsLog
 
     script = tmp_path / "torn.py"
     script.write_text(TORN_WRITE_SCRIPT)

@@ -341,7 +341,7 @@ def test_wheel_entry_points(wheel: Path, wheel_members: list[str]) -> None:
     assert "gnomon.observers" in entry_points, entry_points.sections()
     assert (
         entry_points["gnomon.observers"].get("file")
-        == "gnomon.observers.file_storage:FileStorageObserver"
+        == "gnomon.observers.file.observer:FileStorageObserver"
     )
     assert entry_points["console_scripts"].get("gnomon") == "gnomon.cli.main:main"
 
@@ -369,7 +369,7 @@ def test_installed_entry_point_group_has_file_observer(tmp_path: Path) -> None:
     )
     found = _json_from(_python(code, cwd=tmp_path))
     assert isinstance(found, dict)
-    assert found.get("file") == "gnomon.observers.file_storage:FileStorageObserver", found
+    assert found.get("file") == "gnomon.observers.file.observer:FileStorageObserver", found
 
 
 _FOLDER_NAMES_CODE = textwrap.dedent(

@@ -12,7 +12,7 @@ import pytest
 
 from gnomon.errors import ObserverError, UnknownObserverError
 from gnomon.observers import registry
-from gnomon.observers.file_storage import FileStorageObserver
+from gnomon.observers.file.observer import FileStorageObserver
 from gnomon.observers.registry import available_schemes, observer_from_url
 
 

@@ -342,7 +342,7 @@ def observers_from_options(options: Mapping[str, Any]) -> list[Any]:
         urls.append(options["--sql"])
     urls.extend(options.get("--observer") or ())
     if directory:
-        from gnomon.observers.file_storage import FileStorageObserver
+        from gnomon.observers.file.observer import FileStorageObserver
 
         observers.append(FileStorageObserver(directory))
     if urls:

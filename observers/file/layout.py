@@ -1,6 +1,6 @@
 """The on-disk primitives of the file storage: atomic writes, strict JSON, run ids.
 
-:class:`~gnomon.observers.file_storage.FileStorageObserver` keeps Sacred's
+:class:`~gnomon.observers.file.observer.FileStorageObserver` keeps Sacred's
 directory layout; this module holds the pieces that make it safe:
 
 * every file that is rewritten goes through a temporary file in the same folder

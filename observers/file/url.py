@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 from gnomon.errors import ObserverError
 
 if TYPE_CHECKING:
-    from gnomon.observers.file_storage import FileStorageObserver
+    from gnomon.observers.file.observer import FileStorageObserver
 
 __all__ = ["file_storage_from_url", "file_storage_url"]
 
@@ -27,7 +27,7 @@ _OPTIONS = ("copy_artifacts", "copy_sources", "priority", "resource_dir", "sourc
 
 def file_storage_url(observer: FileStorageObserver) -> str:
     """The URL that rebuilds ``observer`` (absolute basedir, non-default options)."""
-    from gnomon.observers.file_storage import DEFAULT_FILE_STORAGE_PRIORITY
+    from gnomon.observers.file.observer import DEFAULT_FILE_STORAGE_PRIORITY
 
     query: dict[str, str] = {}
     if observer.priority != DEFAULT_FILE_STORAGE_PRIORITY:

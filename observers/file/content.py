@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gnomon.observers.file_layout import copy_atomic, store_content_addressed
-from gnomon.observers.file_metrics import METRICS_JSON, METRICS_LOG
+from gnomon.observers.file.layout import copy_atomic, store_content_addressed
+from gnomon.observers.file.metrics import METRICS_JSON, METRICS_LOG
 
 __all__ = ["ARTIFACT_PREFIX", "RESERVED_NAMES", "ContentStore", "artifact_name"]
 
@@ -26,7 +26,7 @@ RESERVED_NAMES = frozenset(
 #: Prefix of an artifact stored under another name because its own is reserved.
 ARTIFACT_PREFIX = "artifact_"
 
-logger = logging.getLogger("gnomon.observers.file_storage")
+logger = logging.getLogger("gnomon.observers.file.observer")
 
 
 def artifact_name(name: str, run_id: str, run_dir: Path) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from gnomon.events import MetricSeries
-from gnomon.observers.file_layout import append_exactly, atomic_write, iso_json_array
+from gnomon.observers.file.layout import append_exactly, atomic_write, iso_json_array
 
 __all__ = ["METRICS_JSON", "METRICS_LOG", "MetricsLog"]
 
@@ -36,7 +36,7 @@ METRICS_LOG = "metrics.jsonl"
 REBUILD_INTERVAL = 10.0  # seconds between mid-run rebuilds of metrics.json
 CACHE_LIMIT = 2_000_000  # points of a run kept in memory to rebuild metrics.json quickly
 
-logger = logging.getLogger("gnomon.observers.file_storage")
+logger = logging.getLogger("gnomon.observers.file.observer")
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -54,7 +54,7 @@ from gnomon.events import (
     thaw,
 )
 from gnomon.observers.base import Observer
-from gnomon.observers.file_layout import (
+from gnomon.observers.file.layout import (
     allocate_run_dir,
     append_exactly,
     atomic_write,
@@ -66,16 +66,16 @@ from gnomon.observers.file_layout import (
     read_json,
     validate_run_id,
 )
-from gnomon.observers.file_metrics import METRICS_JSON, MetricsLog
-from gnomon.observers.file_report import render_report
-from gnomon.observers.file_store import ContentStore, artifact_name
-from gnomon.observers.file_url import file_storage_from_url, file_storage_url
+from gnomon.observers.file.metrics import METRICS_JSON, MetricsLog
+from gnomon.observers.file.report import render_report
+from gnomon.observers.file.content import ContentStore, artifact_name
+from gnomon.observers.file.url import file_storage_from_url, file_storage_url
 
 __all__ = ["DEFAULT_FILE_STORAGE_PRIORITY", "FileStorageObserver"]
 
 DEFAULT_FILE_STORAGE_PRIORITY = 20
 
-logger = logging.getLogger("gnomon.observers.file_storage")
+logger = logging.getLogger("gnomon.observers.file.observer")
 
 # Run folders that an observer of this process is writing, so a second observer
 # pointed at the same folder (Sacred bug #22) stays out of its way.

@@ -15,11 +15,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from gnomon.observers.file_layout import atomic_write, read_json
+from gnomon.observers.file.layout import atomic_write, read_json
 
 __all__ = ["render_report"]
 
-logger = logging.getLogger("gnomon.observers.file_storage")
+logger = logging.getLogger("gnomon.observers.file.observer")
 
 
 def render_report(
