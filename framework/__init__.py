@@ -17,6 +17,7 @@ __all__ = [
     "ConfigAddedError",
     "ConfigError",
     "Experiment",
+    "FilterError",
     "GnomonError",
     "GnomonInterrupt",
     "Ingredient",
@@ -25,15 +26,18 @@ __all__ = [
     "NamedConfigNotFoundError",
     "ObserverError",
     "Run",
+    "RunNotFoundError",
     "SETTINGS",
     "SacredError",
     "SacredInterrupt",
+    "StoreError",
     "TimeoutInterrupt",
     "__version__",
     "cli_option",
     "host_info_gatherer",
     "host_info_getter",
     "observers",
+    "open",
 ]
 
 _LAZY = {
@@ -42,6 +46,10 @@ _LAZY = {
     "ConfigAddedError": "gnomon.errors",
     "ConfigError": "gnomon.errors",
     "Experiment": "gnomon.experiment",
+    "FilterError": "gnomon.errors",
+    "RunNotFoundError": "gnomon.errors",
+    "StoreError": "gnomon.errors",
+    "open": "gnomon.query",
     "GnomonError": "gnomon.errors",
     "GnomonInterrupt": "gnomon.errors",
     "Ingredient": "gnomon.ingredient",
@@ -65,19 +73,23 @@ if TYPE_CHECKING:
         CircularDependencyError,
         ConfigAddedError,
         ConfigError,
+        FilterError,
         GnomonError,
         GnomonInterrupt,
         InvalidConfigError,
         MissingConfigError,
         NamedConfigNotFoundError,
         ObserverError,
+        RunNotFoundError,
         SacredError,
         SacredInterrupt,
+        StoreError,
         TimeoutInterrupt,
     )
     from gnomon.experiment import Experiment
     from gnomon.host import host_info_gatherer, host_info_getter
     from gnomon.ingredient import Ingredient
+    from gnomon.query import open
     from gnomon.run import Run
     from gnomon.settings import SETTINGS
 

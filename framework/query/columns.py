@@ -1,0 +1,132 @@
+"""Runs as rows of named columns: full dotted paths, the same names in every store.
+
+Columns are ``config.model.depth`` and ``metrics.val/loss.min``: never renamed to
+their last element (``optim.lr`` and ``sched.lr`` would collide). Config keys
+cannot hold ``.`` (Sacred forbids it), so a config column name is unambiguous;
+metric names may hold ``.`` and ``/``, so a metric column is read from the right
+(its last part is the summary).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from gnomon.query.tree import METRIC_SUMMARIES
+
+__all__ = ["FIXED_COLUMNS", "ColumnInfo", "column_kind", "flatten", "row_of", "select_columns"]
+
+#: The columns every listing has, in this order, before config and metrics.
+FIXED_COLUMNS = (
+    "experiment", "command", "status", "recorded_status", "start_time", "stop_time", "heartbeat", "duration",
+    "host", "git.commit", "git.dirty", "comment", "tags", "notes", "result",
+)
+#: Blocks shown only when asked for (``columns=["info.*"]``); ``host`` alone is the hostname.
+_ON_REQUEST = ("info", "meta", "host")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnInfo:
+    """A column of a run set: its name, the kind of its values and how many distinct values it has."""
+
+    path: str
+    kind: str
+    n_distinct: int
+
+
+def _is_tagged(value: Mapping[str, Any]) -> bool:
+    return "__type__" in value
+
+
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """Nested dicts as ``prefix.key.sub`` entries; anything else (lists included) is one value."""
+    if isinstance(value, Mapping) and value and not _is_tagged(value):
+        for key, item in value.items():
+            flatten(f"{prefix}.{key}", item, out)
+    else:
+        out[prefix] = value
+
+
+def row_of(record: Mapping[str, Any], *, blocks: Iterable[str] = ()) -> dict[str, Any]:
+    """Every column of one record: the fixed ones, ``config.*``, ``metrics.*`` and the asked-for blocks."""
+    start, stop = record.get("start_time"), record.get("stop_time")
+    git = record.get("git") or {}
+    row: dict[str, Any] = {
+        "experiment": record.get("experiment"),
+        "command": record.get("command"),
+        "status": record.get("status"),
+        "recorded_status": record.get("recorded_status"),
+        "start_time": start,
+        "stop_time": stop,
+        "heartbeat": record.get("heartbeat"),
+        "duration": stop - start if isinstance(start, datetime) and isinstance(stop, datetime) else None,
+        "host": record.get("hostname"),
+        "git.commit": git.get("commit"),
+        "git.dirty": git.get("dirty"),
+        "comment": record.get("comment"),
+        "tags": tuple(record.get("tags") or ()),
+        "notes": record.get("notes"),
+        "result": record.get("result"),
+    }
+    flatten("config", record.get("config") or {}, row)
+    row.pop("config", None)  # an empty config has no columns
+    for name in sorted(record.get("metrics") or {}):
+        summary = record["metrics"][name]
+        for agg in METRIC_SUMMARIES:
+            row[f"metrics.{name}.{agg}"] = summary.get(agg)
+    for block in blocks:
+        if isinstance(record.get(block), Mapping):
+            extra: dict[str, Any] = {}
+            flatten(block, record[block], extra)
+            extra.pop(block, None)
+            row.update(extra)
+    return row
+
+
+def column_kind(values: Iterable[Any]) -> str:
+    """``number``, ``string``, ``bool``, ``time``, ``duration``, ``list``, ``mixed`` or ``empty``."""
+    kinds = set()
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            kinds.add("bool")
+        elif isinstance(value, int | float):
+            kinds.add("number")
+        elif isinstance(value, str):
+            kinds.add("string")
+        elif isinstance(value, datetime):
+            kinds.add("time")
+        elif isinstance(value, timedelta):
+            kinds.add("duration")
+        elif isinstance(value, list | tuple):
+            kinds.add("list")
+        else:
+            kinds.add("object")
+    if not kinds:
+        return "empty"
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def _order(name: str) -> tuple[int, str]:
+    if name in FIXED_COLUMNS:
+        return (0, f"{FIXED_COLUMNS.index(name):03d}")
+    rank = {"config": 1, "metrics": 2}.get(name.split(".", 1)[0], 3)
+    return (rank, name)
+
+
+def select_columns(available: Iterable[str], wanted: Sequence[str] | None) -> list[str]:
+    """The columns to show: all known ones in canonical order, or those ``wanted`` names (globs allowed)."""
+    known = sorted(set(available) | set(FIXED_COLUMNS), key=_order)
+    if wanted is None:
+        return [c for c in known if not c.startswith(tuple(f"{b}." for b in _ON_REQUEST))]
+    chosen: list[str] = []
+    for pattern in wanted:
+        if any(ch in pattern for ch in "*?["):
+            chosen.extend(c for c in known if fnmatch.fnmatchcase(c, pattern) and c not in chosen)
+        elif pattern not in chosen:
+            chosen.append(pattern)
+    return chosen

@@ -1,0 +1,169 @@
+"""Metric series: downsampling that keeps every spike, smoothing, and a cache of what was read.
+
+A plot needs about two points per pixel, not a million. Uniform sampling drops a
+one-step spike; here each of ``max_points / 4`` buckets of x keeps its first,
+last, smallest and largest point (M4), so the drawn line's envelope is exactly
+the full series' one, and each kept point carries its bucket's min and max for a
+band. Smoothing (TensorBoard's de-biased EMA, or a Gaussian) runs on the whole
+series before downsampling. numpy comes with the ``query`` extra; nothing here is
+imported by ``import gnomon``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Arrays", "SeriesCache", "downsample", "parse_smoothing", "smooth"]
+
+
+@dataclass(frozen=True, slots=True)
+class Arrays:
+    """One series as numpy arrays: steps (int64), values and times (float64, POSIX seconds)."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    times: np.ndarray
+
+    @classmethod
+    def of(cls, steps: Sequence[int], values: Sequence[float | None], times: Sequence[float]) -> Arrays:
+        import numpy as np
+
+        return cls(
+            np.asarray(steps, dtype=np.int64),
+            np.asarray([np.nan if v is None else v for v in values] if None in values else values, dtype=np.float64),
+            np.asarray(times, dtype=np.float64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def between(self, lo: float | None, hi: float | None, x: np.ndarray) -> Arrays:
+        """The points whose x lies in ``[lo, hi]`` (x sorted)."""
+        import numpy as np
+
+        start = 0 if lo is None else int(np.searchsorted(x, lo, side="left"))
+        stop = len(x) if hi is None else int(np.searchsorted(x, hi, side="right"))
+        return Arrays(self.steps[start:stop], self.values[start:stop], self.times[start:stop])
+
+
+def parse_smoothing(spec: str | None) -> tuple[str, float] | None:
+    """``"ema:0.6"`` (weight in [0, 1)) or ``"gauss:3"`` (sigma in points); None for no smoothing."""
+    if spec is None:
+        return None
+    kind, _, raw = spec.partition(":")
+    try:
+        amount = float(raw)
+    except ValueError:
+        amount = float("nan")
+    if kind == "ema" and 0 <= amount < 1:
+        return ("ema", amount)
+    if kind == "gauss" and amount > 0:
+        return ("gauss", amount)
+    raise ValueError(f"smoothing {spec!r} is not understood: use 'ema:W' with 0 <= W < 1, or 'gauss:SIGMA' with SIGMA > 0")
+
+
+def smooth(values: np.ndarray, spec: tuple[str, float]) -> np.ndarray:
+    """Smoothed values; NaN points stay NaN and do not spread."""
+    import numpy as np
+
+    kind, amount = spec
+    finite = np.isfinite(values)
+    if kind == "ema":
+        # TensorBoard's de-biased exponential moving average, skipping non-finite points.
+        out = np.full_like(values, np.nan)
+        last, weight_sum = 0.0, 0.0
+        for i in np.flatnonzero(finite):
+            last = last * amount + (1 - amount) * values[i]
+            weight_sum = weight_sum * amount + (1 - amount)
+            out[i] = last / weight_sum
+        return out
+    radius = max(1, int(3 * amount))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / amount) ** 2)
+    filled = np.where(finite, values, 0.0)
+    num = np.convolve(filled, kernel, mode="same")
+    den = np.convolve(finite.astype(np.float64), kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = num / den
+    out[~finite] = np.nan
+    return out
+
+
+def downsample(x: np.ndarray, values: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of the points to keep (sorted) and the min and max of each kept point's bucket.
+
+    ``x`` must be sorted. Every bucket keeps its first, last, min and max point, so
+    the result holds at most ``max_points`` points and every extreme of the series.
+    """
+    import numpy as np
+
+    n = len(x)
+    if n <= max_points:
+        return np.arange(n), values.copy(), values.copy()
+    buckets = max(1, max_points // 4)
+    lo, hi = float(x[0]), float(x[-1])
+    span = hi - lo
+    if span > 0:
+        ids = np.minimum(((x - lo) / span * buckets).astype(np.int64), buckets - 1)
+    else:
+        ids = np.minimum(np.arange(n) * buckets // n, buckets - 1)
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    high = np.where(np.isnan(values), -np.inf, values)
+    low = np.where(np.isnan(values), np.inf, values)
+    bucket_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    # argmin/argmax per contiguous bucket: sort by (bucket, value) and take each bucket's first.
+    order_low = np.lexsort((low, bucket_of))
+    order_high = np.lexsort((-high, bucket_of))
+    first_low = order_low[starts]
+    first_high = order_high[starts]
+    keep = np.unique(np.concatenate([starts, ends, first_low, first_high]))
+    mins = np.minimum.reduceat(low, starts)
+    maxs = np.maximum.reduceat(high, starts)
+    mins[np.isinf(mins) & (mins > 0)] = np.nan  # a bucket of NaN only
+    maxs[np.isinf(maxs) & (maxs < 0)] = np.nan
+    kept_bucket = bucket_of[keep]
+    return keep, mins[kept_bucket], maxs[kept_bucket]
+
+
+class SeriesCache:
+    """Recently read series kept in memory, valid while the run's point count and last step are unchanged.
+
+    A long-lived reader (the dashboard, a notebook) redraws the same finished series
+    again and again; re-reading a million points each time would cost a second.
+    Bounded by the total number of points held.
+    """
+
+    def __init__(self, max_points: int = 20_000_000) -> None:
+        self.max_points = max_points
+        self._items: OrderedDict[tuple[str, str], tuple[Any, Arrays]] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str, name: str, stamp: Any) -> Arrays | None:
+        with self._lock:
+            item = self._items.get((run_id, name))
+            if item is None or item[0] != stamp:
+                return None
+            self._items.move_to_end((run_id, name))
+            return item[1]
+
+    def put(self, run_id: str, name: str, stamp: Any, arrays: Arrays) -> None:
+        if len(arrays) > self.max_points:
+            return
+        with self._lock:
+            old = self._items.pop((run_id, name), None)
+            if old is not None:
+                self._held -= len(old[1])
+            self._items[(run_id, name)] = (stamp, arrays)
+            self._held += len(arrays)
+            while self._held > self.max_points and self._items:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._held -= len(dropped)

@@ -1,0 +1,357 @@
+"""One stored run read back: its record, metrics as Series, output, files and lineage.
+
+What Incense gives a notebook (``run.config``, ``run.metrics["loss"]`` as a
+Series indexed by step, ``run.artifacts["model.pt"].save(...)``), the same for
+every store. Values are read-only views; loading an artifact never unpickles
+unless asked to.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, TYPE_CHECKING, Any
+
+from gnomon.errors import RunNotFoundError
+from gnomon.query.protocol import ArtifactInfo, ResourceInfo, SourceInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from gnomon.query.lineage import Graph
+    from gnomon.query.series import Arrays
+    from gnomon.query.store import Store
+
+__all__ = ["Artifact", "StoredRun", "series_frame"]
+
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml"}
+
+
+class Artifact:
+    """A file a run added: metadata at hand, content streamed on demand."""
+
+    def __init__(self, store: Store, run_id: str, info: ArtifactInfo) -> None:
+        self._store = store
+        self.run_id = run_id
+        self.name = info.name
+        self.size = info.size
+        self.digest = info.digest
+        self.metadata: Mapping[str, Any] = MappingProxyType(dict(info.metadata or {}))
+        self.content_type = info.content_type or _guess_type(info.name)
+
+    def __repr__(self) -> str:
+        return f"<Artifact {self.name!r} of run {self.run_id} ({self.size} bytes, {self.content_type})>"
+
+    def open(self) -> IO[bytes]:
+        """A binary stream of the content (not read into memory)."""
+        try:
+            return self._store.backend.open_artifact(self.run_id, self.name)
+        except KeyError:
+            raise RunNotFoundError(f"run {self.run_id} has no artifact {self.name!r} in {self._store.url}") from None
+
+    def read_bytes(self) -> bytes:
+        """The whole content."""
+        with self.open() as stream:
+            return stream.read()
+
+    def save(self, directory: str | Path = ".") -> Path:
+        """Copy the content to ``directory/<name>`` (streamed) and return the path."""
+        target = Path(directory) / Path(self.name).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self.open() as source, open(target, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+        return target
+
+    def load(self, *, allow_pickle: bool = False) -> Any:
+        """The content as a Python value, by type: JSON, CSV (a DataFrame), ``.npy``/``.npz``, text, else bytes.
+
+        A pickle is loaded only with ``allow_pickle=True``: unpickling runs code from the file.
+        """
+        suffix = Path(self.name).suffix.lower()
+        if suffix in (".pkl", ".pickle", ".pt", ".joblib") and not allow_pickle:
+            raise ValueError(
+                f"{self.name!r} is a pickle; loading it runs code from the file. "
+                "Pass allow_pickle=True only if you trust where it came from."
+            )
+        if suffix in (".pkl", ".pickle"):
+            import pickle
+
+            with self.open() as stream:
+                return pickle.load(stream)  # noqa: S301 - explicitly allowed by the caller
+        if suffix == ".json":
+            return json.loads(self.read_bytes())
+        if suffix in (".csv", ".tsv"):
+            import pandas as pd
+
+            with self.open() as stream:
+                return pd.read_csv(stream, sep="\t" if suffix == ".tsv" else ",")
+        if suffix in (".npy", ".npz"):
+            import numpy as np
+
+            return np.load(io.BytesIO(self.read_bytes()), allow_pickle=allow_pickle)
+        if suffix in (".txt", ".log", ".md", ".yaml", ".yml", ".html", ".svg") or self.content_type.startswith("text/"):
+            return self.read_bytes().decode("utf-8", errors="replace")
+        return self.read_bytes()
+
+    def _repr_png_(self) -> bytes | None:
+        return self.read_bytes() if self.content_type == "image/png" else None
+
+    def _repr_html_(self) -> str | None:
+        import html
+
+        if self.content_type.startswith("text/") and (self.size or 0) < 100_000:
+            return f"<pre>{html.escape(self.read_bytes().decode('utf-8', errors='replace'))}</pre>"
+        return None
+
+
+def _guess_type(name: str) -> str:
+    import mimetypes
+
+    suffix = Path(name).suffix.lower()
+    return _IMAGE_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+class _Metrics(Mapping[str, "pd.Series"]):
+    """``run.metrics["loss"]``: a Series indexed by step, as Incense gives (read when first used)."""
+
+    def __init__(self, run: StoredRun) -> None:
+        self._run = run
+
+    def __getitem__(self, name: str) -> pd.Series:
+        import pandas as pd
+
+        if name not in self._run._record.get("metrics", {}):
+            raise KeyError(f"run {self._run.id} has no metric {name!r}; it has {sorted(self)}")
+        arrays = _arrays(self._run._store, [self._run._record], [name])[(self._run.id, name)]
+        return pd.Series(arrays.values, index=pd.Index(arrays.steps, name="step"), name=name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._run._record.get("metrics", {})))
+
+    def __len__(self) -> int:
+        return len(self._run._record.get("metrics", {}))
+
+
+class StoredRun:
+    """A run as a store holds it. Summary fields are at hand; the rest is read on first use."""
+
+    def __init__(self, store: Store, record: dict[str, Any], *, full: bool) -> None:
+        self._store = store
+        self._record = record
+        self._full = full
+
+    def __repr__(self) -> str:
+        return f"<StoredRun {self.id} {self.experiment!r} {self.status}>"
+
+    def _whole(self) -> dict[str, Any]:
+        if not self._full:
+            fresh = self._store.run(self.id)
+            self._record, self._full = fresh._record, True
+        return self._record
+
+    def _view(self, key: str) -> Any:
+        value = self._whole().get(key)
+        return MappingProxyType(value) if isinstance(value, dict) else value
+
+    @property
+    def id(self) -> str:
+        """The run's id in its store (a string everywhere; Mongo's integers as decimals)."""
+        return str(self._record["run_id"])
+
+    experiment = property(lambda self: self._record.get("experiment"), doc="The experiment's name.")
+    command = property(lambda self: self._record.get("command"), doc="The command that ran.")
+    status = property(lambda self: self._record.get("status"), doc="The status, DIED derived for silent RUNNING runs.")
+    recorded_status = property(lambda self: self._record.get("recorded_status"), doc="The status as stored.")
+    start_time = property(lambda self: self._record.get("start_time"), doc="When the run started (UTC).")
+    stop_time = property(lambda self: self._record.get("stop_time"), doc="When the run ended (UTC), if it did.")
+    heartbeat = property(lambda self: self._record.get("heartbeat"), doc="The last heartbeat (UTC), if any.")
+    result = property(lambda self: self._record.get("result"), doc="The main function's return value, decoded.")
+    notes = property(lambda self: self._record.get("notes"), doc="The notes (meta.comment until annotated).")
+    comment = property(lambda self: self._record.get("comment"), doc="The comment given with --comment.")
+    hostname = property(lambda self: self._record.get("hostname"), doc="The host the run ran on.")
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The tags (the config's ``tags`` list until annotated)."""
+        return tuple(self._record.get("tags") or ())
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        """The configuration the run used (read-only)."""
+        return MappingProxyType(self._record.get("config") or {})
+
+    info = property(lambda self: self._view("info"), doc="What the run put in ``_run.info``.")
+    meta = property(lambda self: self._view("meta"), doc="Command line, options, named configs, updates.")
+    host = property(lambda self: self._view("host"), doc="The host's description: OS, CPU, GPUs, Python.")
+    fail_trace = property(lambda self: self._whole().get("fail_trace"), doc="The traceback of a failed run.")
+    experiment_info = property(lambda self: self._view("experiment_info"), doc="The stored experiment block.")
+
+    @property
+    def metrics(self) -> Mapping[str, pd.Series]:
+        """Each metric as a pandas Series indexed by step."""
+        return _Metrics(self)
+
+    def metric(
+        self,
+        name: str,
+        *,
+        x: str = "step",
+        range: tuple[float, float] | None = None,  # noqa: A002 - the documented name
+        max_points: int | None = None,
+        smooth: str | None = None,
+    ) -> pd.DataFrame:
+        """One metric as a DataFrame (``step, value, time``), optionally zoomed, downsampled and smoothed."""
+        if name not in self._record.get("metrics", {}):
+            raise KeyError(f"run {self.id} has no metric {name!r}; it has {sorted(self._record.get('metrics', {}))}")
+        frame = series_frame(self._store, [self._record], [name], x=x, max_points=max_points, smooth=smooth, window=range)
+        return frame.drop(columns=["run_id", "name"]).reset_index(drop=True)
+
+    def output(self, *, offset: int = 0, tail: int | None = None) -> str:
+        """The captured output from character ``offset``, or only its last ``tail`` lines."""
+        backend = self._store.backend
+        if tail is None:
+            return backend.output(self.id, offset)
+        if tail <= 0:
+            return ""
+        length = backend.output_length(self.id)
+        window = 4096
+        while True:
+            start = max(offset, length - window)
+            text = backend.output(self.id, start)
+            lines = text.splitlines(keepends=True)
+            if len(lines) > tail or start == offset:
+                return "".join(lines[-tail:])
+            window *= 4
+
+    @property
+    def sources(self) -> Mapping[str, SourceInfo]:
+        """The experiment's source files by path (with their content digests)."""
+        return MappingProxyType({s.path: s for s in self._whole().get("sources", [])})
+
+    @property
+    def resources(self) -> list[ResourceInfo]:
+        """The files the run read as resources."""
+        return list(self._whole().get("resources", []))
+
+    @property
+    def artifacts(self) -> Mapping[str, Artifact]:
+        """The files the run added, by name."""
+        return MappingProxyType({a.name: Artifact(self._store, self.id, a) for a in self._whole().get("artifacts", [])})
+
+    def lineage(self, direction: str = "both", depth: int = 1) -> Graph:
+        """Runs whose artifacts this run read (``up``) and runs that read this run's artifacts (``down``)."""
+        from gnomon.query.lineage import walk
+
+        return walk(self._store, self.id, direction=direction, depth=depth)
+
+
+def _arrays(store: Store, records: Sequence[Mapping[str, Any]], names: Sequence[str] | None) -> dict[tuple[str, str], Arrays]:
+    """The wanted series of these runs, from the cache where still valid, the rest in one backend call."""
+    from gnomon.query.series import Arrays
+
+    found: dict[tuple[str, str], Arrays] = {}
+    stamps: dict[tuple[str, str], Any] = {}
+    missing_runs: set[str] = set()
+    missing_names: set[str] = set()
+    for record in records:
+        run_id = str(record["run_id"])
+        summaries = record.get("metrics") or {}
+        for name in (names if names is not None else summaries):
+            if name not in summaries:
+                continue
+            stamp = (summaries[name].get("count"), summaries[name].get("last_step"), record.get("recorded_status"))
+            stamps[(run_id, name)] = stamp
+            cached = store.series_cache.get(run_id, name, stamp)
+            if cached is None:
+                missing_runs.add(run_id)
+                missing_names.add(name)
+            else:
+                found[(run_id, name)] = cached
+    if missing_runs:
+        for series in store.backend.series(sorted(missing_runs), sorted(missing_names)):
+            key = (str(series.run_id), series.name)
+            if key not in stamps or key in found:
+                continue
+            arrays = Arrays.of(series.steps, series.values, series.times)
+            found[key] = arrays
+            if stamps[key][0] == len(arrays):  # cache only what matches the summary it was read with
+                store.series_cache.put(key[0], key[1], stamps[key], arrays)
+    return found
+
+
+def series_frame(
+    store: Store,
+    records: Sequence[Mapping[str, Any]],
+    names: Sequence[str] | None,
+    *,
+    x: str,
+    max_points: int | None,
+    smooth: str | None,
+    window: tuple[float, float] | None,
+) -> pd.DataFrame:
+    """Long DataFrame of series (``run_id, name, step, value, time`` [, ``elapsed``] [, ``min, max``])."""
+    import numpy as np
+    import pandas as pd
+
+    from gnomon.query.series import downsample, parse_smoothing
+    from gnomon.query.series import smooth as apply_smoothing
+
+    if x not in ("step", "time", "elapsed"):
+        raise ValueError(f"x must be 'step', 'time' or 'elapsed', not {x!r}")
+    if max_points is not None and max_points < 4:
+        raise ValueError(f"max_points must be at least 4, not {max_points}")
+    smoothing = parse_smoothing(smooth)
+    starts = {str(r["run_id"]): r.get("start_time") for r in records}
+    pieces: list[dict[str, Any]] = []
+    arrays_by_key = _arrays(store, records, names)
+    for (run_id, name), arrays in sorted(arrays_by_key.items(), key=lambda kv: kv[0]):
+        start = starts.get(run_id)
+        origin = start.timestamp() if isinstance(start, datetime) else (arrays.times[0] if len(arrays) else 0.0)
+        if x == "step":
+            xs = arrays.steps.astype(np.float64)
+        else:
+            order = np.argsort(arrays.times, kind="stable")
+            if np.any(order != np.arange(len(order))):
+                arrays = type(arrays)(arrays.steps[order], arrays.values[order], arrays.times[order])
+            xs = arrays.times - (origin if x == "elapsed" else 0.0)
+        if window is not None:
+            lo, hi = window
+            if x == "time":
+                lo, hi = _posix(lo), _posix(hi)
+            arrays = arrays.between(lo, hi, xs)
+            xs = (arrays.steps.astype(np.float64) if x == "step"
+                  else arrays.times - (origin if x == "elapsed" else 0.0))
+        values = apply_smoothing(arrays.values, smoothing) if smoothing else arrays.values
+        piece: dict[str, Any] = {"step": arrays.steps, "value": values, "time": arrays.times}
+        if x == "elapsed":
+            piece["elapsed"] = xs
+        if max_points is not None:
+            keep, lows, highs = downsample(xs, values, max_points)
+            piece = {key: column[keep] for key, column in piece.items()}
+            piece["min"], piece["max"] = lows, highs
+        piece["run_id"] = np.full(len(piece["step"]), run_id, dtype=object)
+        piece["name"] = np.full(len(piece["step"]), name, dtype=object)
+        pieces.append(piece)
+    columns = ["run_id", "name", "step", "value", "time"]
+    if x == "elapsed":
+        columns.append("elapsed")
+    if max_points is not None:
+        columns += ["min", "max"]
+    if not pieces:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("run_id", "name") else float) for c in columns})
+    data = {c: np.concatenate([p[c] for p in pieces]) for c in columns}
+    frame = pd.DataFrame(data)
+    frame["step"] = frame["step"].astype("int64")
+    frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
+    return frame
+
+
+def _posix(value: Any) -> float:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    return float(value)
