@@ -31,6 +31,7 @@ DOC_PAGES = (
     "observers.md",
     "writing_an_observer.md",
     "storage_formats.md",
+    "querying.md",
 )
 
 
@@ -264,3 +265,19 @@ def test_quickstart_shows_the_hello_world_example_as_it_is():
     source = (EXAMPLES / "hello_world.py").read_text(encoding="utf-8")
     body = source[source.index("from gnomon import Experiment") :]
     assert body in doc("quickstart.md"), "docs/quickstart.md no longer matches examples/hello_world.py"
+
+
+# -------------------------------------------------------------------- querying --
+
+
+def test_querying_examples_run_in_order(tmp_path, monkeypatch):
+    """Every python block of docs/querying.md runs, top to bottom, in one namespace, in a fresh folder."""
+    pytest.importorskip("pandas")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"__name__": "docs_querying"}
+    for number, block in enumerate(_python_blocks(doc("querying.md")), start=1):
+        try:
+            exec(compile(block, f"docs/querying.md block {number}", "exec"), namespace)  # noqa: S102 - our own docs
+        except Exception as error:  # pragma: no cover - the message is the point
+            pytest.fail(f"docs/querying.md block {number} failed: {type(error).__name__}: {error}\n{block}")
+    assert namespace["store"].runs().count() == 5

@@ -90,15 +90,28 @@ def _json_number(value: Any) -> bool:
 
 
 def _comparable(value: Any, in_document: bool) -> str | None:
-    """The family a value compares within, or None when it compares with nothing."""
-    if isinstance(value, bool):
+    """The family a value compares within, or None when it compares with nothing.
+
+    In documents only the plain JSON types count: a decoded numpy scalar (a float
+    subclass), a datetime or a tuple was a tagged object in the store.
+    """
+    kind = type(value)
+    if kind is bool:
         return "bool"
-    if isinstance(value, int | float):
-        if isinstance(value, float) and math.isnan(value):
+    if kind is int or kind is float:
+        if kind is float and math.isnan(value):
             return None
         if in_document and not _json_number(value):
             return None
         return "number"
+    if kind is str:
+        return "str"
+    if in_document:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return None if isinstance(value, float) and math.isnan(value) else "number"
     if isinstance(value, str):
         return "str"
     if isinstance(value, datetime):

@@ -280,7 +280,10 @@ class RunSet:
         for path, descending in reversed(self.order):
             present = [r for r in records if resolve(r, path) not in (MISSING, None)]
             missing = [r for r in records if resolve(r, path) in (MISSING, None)]
-            present.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)
+            if path == ("id",):
+                present.sort(key=lambda r: _natural(str(r["run_id"])), reverse=descending)
+            else:
+                present.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)
             records = present + missing
         return records
 

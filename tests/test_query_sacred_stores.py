@@ -1,0 +1,68 @@
+"""Stores written by Sacred 0.8.7 itself open with gnomon.open and read back what Sacred recorded."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mongo_server import db, db_name, mongo_server  # noqa: F401
+from sacred_fixtures import RUN_STATUSES, file_store_copy, load_mongo_dump
+
+import gnomon
+
+pytestmark = pytest.mark.compat
+
+
+@pytest.fixture(params=["file", "mongodb"])
+def sacred_store(request, tmp_path):
+    if request.param == "file":
+        url = str(file_store_copy(tmp_path))
+    else:
+        database = request.getfixturevalue("db")
+        load_mongo_dump(database)
+        url = request.getfixturevalue("mongo_server").url(request.getfixturevalue("db_name"))
+    store = gnomon.open(url, died_after=60)
+    yield store
+    store.close()
+
+
+def test_runs_statuses_and_configs(sacred_store):
+    rows = {r["run_id"]: r for r in sacred_store.runs(order_by=None).rows()}
+    assert {i: r["status"] for i, r in rows.items()} == RUN_STATUSES
+    assert rows["1"]["command"] == "train" and rows["2"]["command"] == "evaluate"
+    assert rows["1"]["experiment"] == rows["2"]["experiment"]
+    assert rows["6"]["start_time"] is None  # queued, never started
+    assert rows["1"]["comment"] is not None
+    assert rows["1"]["metrics.loss.count"] > 0
+    assert rows["5"]["config.optimizer.lr"] == 0.01
+    assert rows["1"]["recorded_status"] == "COMPLETED"
+
+
+def test_metrics_and_nan_points(sacred_store):
+    run = sacred_store.run("1")
+    loss = run.metrics["val/loss"]
+    assert loss.index.name == "step"
+    assert any(math.isnan(v) for v in loss.tolist())
+    frame = sacred_store.runs(ids=["1", "2"]).metrics()
+    assert set(frame["name"]) >= {"loss", "val/loss", "acc.top1"}
+    summary = sacred_store.runs(ids=["1"]).rows(["metrics.loss.last", "metrics.loss.count"])[0]
+    assert summary["metrics.loss.last"] == pytest.approx(run.metrics["loss"].iloc[-1])
+    assert summary["metrics.loss.count"] == len(run.metrics["loss"])
+
+
+def test_artifacts_failures_and_lineage(sacred_store):
+    run = sacred_store.run("1")
+    assert {"predictions.csv", "weights.npy"} <= set(run.artifacts)
+    assert run.artifacts["predictions.csv"].read_bytes().startswith(b"")
+    assert sacred_store.run("3").fail_trace
+    assert sacred_store.runs('status == "FAILED"').ids == ["3"]
+    graph = sacred_store.run("2").lineage(direction="up")
+    assert [(e.source, e.target) for e in graph.edges] == [("1", "2")]
+
+
+def test_filters_on_sacred_data(sacred_store):
+    assert sacred_store.runs("metrics.loss.min < 100", order_by="start_time").ids == [
+        i for i in ("1", "3", "4", "5") if i in sacred_store.runs("exists(config)").ids
+    ]
+    assert sacred_store.runs('command == "evaluate"').ids == ["2"]
