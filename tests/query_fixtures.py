@@ -99,8 +99,11 @@ def write_fixture_runs(factory: Callable[[], Any], workdir: Path) -> None:
         run.log_scalar("loss", 3.0, 0)
         raise ValueError("the fixture fails")
 
+    class UserStop(GnomonInterrupt):
+        STATUS = "USER_STOP"
+
     def interrupted(run: Run) -> None:
-        raise GnomonInterrupt("USER_STOP")
+        raise UserStop()
 
     def specials(run: Run) -> float:
         for step, value in enumerate([1.0, math.nan, math.inf, -2.0]):

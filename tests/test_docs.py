@@ -270,14 +270,22 @@ def test_quickstart_shows_the_hello_world_example_as_it_is():
 # -------------------------------------------------------------------- querying --
 
 
-def test_querying_examples_run_in_order(tmp_path, monkeypatch):
-    """Every python block of docs/querying.md runs, top to bottom, in one namespace, in a fresh folder."""
+def test_querying_examples_run_in_order(tmp_path, script_env):
+    """Every python block of docs/querying.md runs, top to bottom, as one script in a fresh folder."""
     pytest.importorskip("pandas")
-    monkeypatch.chdir(tmp_path)
-    namespace: dict[str, Any] = {"__name__": "docs_querying"}
-    for number, block in enumerate(_python_blocks(doc("querying.md")), start=1):
-        try:
-            exec(compile(block, f"docs/querying.md block {number}", "exec"), namespace)  # noqa: S102 - our own docs
-        except Exception as error:  # pragma: no cover - the message is the point
-            pytest.fail(f"docs/querying.md block {number} failed: {type(error).__name__}: {error}\n{block}")
-    assert namespace["store"].runs().count() == 5
+    import subprocess
+    import sys
+
+    blocks = _python_blocks(doc("querying.md"))
+    script = tmp_path / "querying_doc.py"
+    script.write_text("\n\n".join(blocks), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=script_env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"docs/querying.md examples failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    import gnomon
+
+    with gnomon.open(tmp_path / "runs") as store:
+        assert store.runs().count() == 5
+        assert store.run(1).tags == ("baseline",)
+    assert (tmp_path / "downloads" / "table.csv").read_text().startswith("epoch,loss")

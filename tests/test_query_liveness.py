@@ -46,7 +46,10 @@ def _start(script: Path, url: str, beat: float, env: dict[str, str]) -> subproce
         if not line and process.poll() is not None:
             break
     process.kill()
-    pytest.fail(f"the victim did not start: {process.stdout.read()}")
+    out = process.stdout.read()
+    process.stdout.close()
+    process.wait()
+    pytest.fail(f"the victim did not start: {out}")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -62,6 +65,7 @@ def test_a_killed_run_is_died_after_the_threshold(backend, tmp_path: Path, reque
         for process in (beating, silent):
             os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+            process.stdout.close()
         store = gnomon.open(url, died_after=1.5)
         try:
             records = {run.id: run for run in store.runs()}

@@ -51,14 +51,20 @@ def test_metrics_and_nan_points(sacred_store):
     assert summary["metrics.loss.count"] == len(run.metrics["loss"])
 
 
-def test_artifacts_failures_and_lineage(sacred_store):
+def test_artifacts_failures_and_lineage(sacred_store, request):
     run = sacred_store.run("1")
     assert {"predictions.csv", "weights.npy"} <= set(run.artifacts)
     assert run.artifacts["predictions.csv"].read_bytes().startswith(b"")
     assert sacred_store.run("3").fail_trace
     assert sacred_store.runs('status == "FAILED"').ids == ["3"]
     graph = sacred_store.run("2").lineage(direction="up")
-    assert [(e.source, e.target) for e in graph.edges] == [("1", "2")]
+    if request.node.callspec.params["sacred_store"] == "file":
+        # Run 2 opened run 1's artifact inside the store's folder: linked by path.
+        assert [(e.source, e.target) for e in graph.edges] == [("1", "2")]
+    else:
+        # Sacred's MongoObserver keeps an MD5 of each resource but no digest of its artifacts
+        # (pymongo 4 stopped computing one in GridFS): nothing to link them by.
+        assert graph.edges == []
 
 
 def test_filters_on_sacred_data(sacred_store):

@@ -1,0 +1,266 @@
+"""FileRunStore: the query API's read side of a file storage folder (gnomon's or Sacred's layout).
+
+``gnomon.open("runs/")`` (or ``file:///abs/runs``) reads through this class.
+Listing runs reads the disposable index (:mod:`.index`), brought up to date on
+every call by listing the folder and stating each run's files; a run's files are
+parsed again only when they changed, and a growing ``metrics.jsonl`` only from
+where the last read stopped. Everything else (one run, its series, output,
+artifacts) is read from the run's folder when asked.
+
+Filters are evaluated on the canonical records by :mod:`gnomon.query.predicate`,
+the reference the other backends are tested against, so every atom but those on
+annotations (whose fallbacks the query layer applies) is answered exactly here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import orjson
+
+from gnomon.errors import ObserverError, RunNotFoundError, StoreError
+from gnomon.observers.file.annotations import Annotations
+from gnomon.observers.file.index import INDEX_FOLDER, RunIndex
+from gnomon.observers.file.lineage import lineage_edges
+from gnomon.observers.file.records import NotARunError, digest_prefix, load_json, record_from_row, source_pairs
+from gnomon.observers.file.series import series_points
+from gnomon.observers.file.url import file_storage_from_url
+from gnomon.query.predicate import MISSING, evaluate, resolve, sort_key
+from gnomon.query.protocol import ArtifactInfo, LineageEdge, ResourceInfo, Series, SourceInfo
+from gnomon.query.tree import Node, atoms
+from gnomon.query.tree import Path as TreePath
+
+__all__ = ["FileRunStore"]
+
+_BLOCKS = frozenset({"info", "meta", "host"})
+_UNSUPPORTED_ROOTS = frozenset({"tags", "notes", "status"})
+
+
+def _sort_key(path: TreePath) -> Callable[[dict[str, Any]], tuple[int, Any]]:
+    return lambda record: sort_key(resolve(record, path))
+
+
+class FileRunStore:
+    """The runs of one file storage folder, read for the query API (:class:`gnomon.query.protocol.RunStore`).
+
+    ``cache_dir`` puts the index there instead of ``basedir/_gnomon`` (or the user
+    cache folder when ``basedir`` cannot be written).
+    """
+
+    def __init__(self, basedir: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        path = Path(os.path.abspath(os.fspath(basedir)))
+        if not path.is_dir():
+            what = "is not a folder" if path.exists() else "does not exist"
+            raise StoreError(
+                f"file storage {path} {what}: give the folder that FileStorageObserver (-F/--file_storage) "
+                "wrote its runs to"
+            )
+        self.basedir = path
+        self.url = "file://" + quote(str(path))
+        self.index = RunIndex(path, cache_dir=None if cache_dir is None else Path(cache_dir))
+        self.annotations = Annotations(path / INDEX_FOLDER / "annotations")
+
+    @classmethod
+    def from_url(cls, url: str) -> FileRunStore:
+        """Open ``file:///abs/path``, ``file://rel/path`` or a plain path; StoreError when it is no folder."""
+        try:
+            basedir, _options = file_storage_from_url(url)
+        except ObserverError as error:
+            raise StoreError(str(error)) from None
+        return cls(basedir)
+
+    def __repr__(self) -> str:
+        return f"FileRunStore({str(self.basedir)!r})"
+
+    # ------------------------------------------------------------------ capabilities --
+    def supports(self, atom: Node) -> bool:
+        """Every atom but those on tags, notes (annotation fallbacks) and effective status."""
+        path = getattr(atom, "path", None)
+        return path is None or path[0] not in _UNSUPPORTED_ROOTS
+
+    def supports_order(self, path: TreePath) -> bool:
+        """Sorting is left to the query layer, which sorts records the same way for every store."""
+        return False
+
+    # ------------------------------------------------------------------ listing --
+    def _records(self, where: Node | None, roots: frozenset[str]) -> list[dict[str, Any]]:
+        self.index.refresh()
+        needed = set(roots) & _BLOCKS
+        if where is not None:
+            paths = [getattr(atom, "path", ()) for atom in atoms(where)]
+            needed |= {path[0] for path in paths if path and path[0] in _BLOCKS}
+        notes = self.annotations.all()
+        blocks = frozenset(needed)
+        records = [
+            record_from_row(row[0], row[1], row[2], row[3], row[4] if blocks else None, blocks, notes.get(row[0]))
+            for row in self.index.rows(roots=bool(blocks))
+        ]
+        if where is not None:
+            records = [r for r in records if evaluate(where, r)]
+        extra = blocks - roots
+        if extra:
+            for record in records:
+                for root in extra:
+                    record.pop(root, None)
+        return records
+
+    def summaries(
+        self,
+        where: Node | None,
+        *,
+        order_by: Sequence[tuple[TreePath, bool]] = (),
+        limit: int | None = None,
+        offset: int = 0,
+        roots: frozenset[str] = frozenset(),
+    ) -> list[dict[str, Any]]:
+        """Every matching run's SummaryRecord, in natural id order unless ``order_by`` says otherwise."""
+        records = self._records(where, frozenset(roots))
+        for path, descending in reversed(order_by):
+            present = [r for r in records if resolve(r, path) not in (MISSING, None)]
+            missing = [r for r in records if resolve(r, path) in (MISSING, None)]
+            present.sort(key=_sort_key(path), reverse=descending)
+            records = present + missing
+        end = None if limit is None else offset + limit
+        return records[offset:end] if offset or end is not None else records
+
+    def count(self, where: Node | None) -> int:
+        """How many runs match; without a filter, one query of the refreshed index."""
+        if where is None:
+            self.index.refresh()
+            return self.index.count()
+        return len(self._records(where, frozenset()))
+
+    def refresh(self) -> tuple[list[str], list[str], list[str]]:
+        """Bring the index up to date now: ``(added, updated, removed)`` run ids since the last refresh."""
+        return self.index.refresh()
+
+    # ------------------------------------------------------------------ one run --
+    def _folder(self, run_id: str) -> Path:
+        """The folder of a readable run, after refreshing its index row; RunNotFoundError otherwise."""
+        name = str(run_id)
+        if not name or name[0] in "_." or "/" in name or os.sep in name or name in {".", ".."}:
+            raise RunNotFoundError(f"no run {name!r} in {self.url}")
+        self.index.refresh(only=name)
+        return self.basedir / name
+
+    def _row(self, run_id: str) -> tuple[Any, ...]:
+        self._folder(run_id)
+        row = self.index.row(str(run_id))
+        if row is None:
+            raise RunNotFoundError(f"no run {str(run_id)!r} in {self.url}")
+        return row
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """The RunRecord of one run: its summary, info/meta/host, artifacts, resources, sources and trace."""
+        row = self._row(run_id)
+        name = row[0]
+        record = record_from_row(name, row[1], row[2], row[3], row[4], _BLOCKS, self.annotations.get(name))
+        links = orjson.loads(row[5])
+        try:
+            stored, _ = load_json((self.basedir / name / "run.json").read_bytes(), "run.json")
+        except (OSError, NotARunError):
+            stored = {}
+        experiment = stored.get("experiment") if isinstance(stored, dict) else None
+        experiment = experiment if isinstance(experiment, dict) else {}
+        trace = stored.get("fail_trace") if isinstance(stored, dict) else None
+        record["fail_trace"] = [str(line) for line in trace] if isinstance(trace, list) else None
+        record["experiment_info"] = experiment
+        record["artifacts"] = [self._artifact(name, artifact) for artifact in links["artifacts"]]
+        record["resources"] = [ResourceInfo(filename, digest_prefix(copy)) for filename, copy in links["resources"]]
+        record["sources"] = [SourceInfo(path, digest) for path, digest in source_pairs(experiment)]
+        return record
+
+    def _artifact(self, run_id: str, name: str) -> ArtifactInfo:
+        try:
+            size: int | None = os.stat(self.basedir / run_id / name).st_size
+        except OSError:
+            size = None
+        digests = self.index.digests(f"{run_id}/{name}") if size is not None else None
+        return ArtifactInfo(name=name, size=size, digest=digests[0] if digests else None)
+
+    def series(
+        self, run_ids: Sequence[str], names: Sequence[str] | None = None, *, steps: tuple[int, int] | None = None
+    ) -> Iterable[Series]:
+        """Every point of the named metrics of these runs, sorted by step; one file read per run."""
+        out: list[Series] = []
+        for run_id in run_ids:
+            name = str(run_id)
+            if not name or name[0] in "_." or "/" in name:
+                continue
+            folder = self.basedir / name
+            log = _read(folder / "metrics.jsonl")
+            points = series_points(log, None if log is not None else _read(folder / "metrics.json"), names)
+            for metric in list(dict.fromkeys(names)) if names is not None else sorted(points):
+                if metric not in points:
+                    continue
+                xs, values, times = points[metric]
+                order = range(len(xs))
+                if steps is not None:
+                    low, high = steps
+                    order = [i for i in order if low <= xs[i] <= high]  # type: ignore[assignment]
+                if any(a > b for a, b in pairwise(xs)):
+                    order = sorted(order, key=xs.__getitem__)  # type: ignore[assignment]
+                out.append(
+                    Series(name, metric, [xs[i] for i in order], [values[i] for i in order], [times[i] for i in order])
+                )
+        return out
+
+    def output(self, run_id: str, offset: int = 0, limit: int | None = None) -> str:
+        """Characters ``offset`` to ``offset + limit`` of the run's cout.txt (seeks; never reads it whole)."""
+        from gnomon.observers.file.output import read
+
+        name = self._row(run_id)[0]
+        marks = self.index.output_marks(name)
+        return read(str(self.basedir / name / "cout.txt"), marks, offset, limit) if marks.chars else ""
+
+    def output_length(self, run_id: str) -> int:
+        """Characters of output stored (counted once; later only what was appended)."""
+        return self.index.output_marks(self._row(run_id)[0]).chars
+
+    def open_artifact(self, run_id: str, name: str) -> IO[bytes]:
+        """The artifact's file, opened for reading; KeyError when run.json does not list it."""
+        row = self._row(run_id)
+        if name not in orjson.loads(row[5])["artifacts"]:
+            raise KeyError(f"run {row[0]!r} in {self.url} has no artifact {name!r}")
+        folder = os.path.realpath(self.basedir / row[0])
+        path = os.path.realpath(os.path.join(folder, name))
+        if not path.startswith(folder + os.sep):
+            raise KeyError(f"artifact {name!r} of run {row[0]!r} points outside its folder")
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            raise KeyError(f"artifact {name!r} of run {row[0]!r} is listed but its file {path} is gone") from None
+
+    # ------------------------------------------------------------------ annotations, lineage --
+    def set_annotations(self, run_id: str, *, tags: Sequence[str] | None = None, notes: str | None = None) -> None:
+        """Write the run's tags and/or notes to ``_gnomon/annotations/<id>.json`` (atomically)."""
+        row = self._row(run_id)
+        try:
+            self.annotations.set(row[0], tags=None if tags is None else list(tags), notes=notes)
+        except OSError as error:
+            raise StoreError(
+                f"cannot write the annotations of run {row[0]!r} to {self.annotations.folder}: {error}; "
+                "annotate a copy of the folder that you can write"
+            ) from error
+
+    def lineage_edges(self, run_ids: Sequence[str], *, upstream: bool, downstream: bool) -> list[LineageEdge]:
+        """Edges by a resource inside another run's folder, or by a stored copy's digest = an artifact's."""
+        self.index.refresh()
+        runs = {name: orjson.loads(blob) for name, blob in self.index.links()}
+        return lineage_edges(self.index, runs, [str(r) for r in run_ids], upstream=upstream, downstream=downstream)
+
+    def close(self) -> None:
+        """Close the index."""
+        self.index.close()
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None

@@ -1,0 +1,565 @@
+"""FileRunStore: file storage folders (gnomon's and Sacred's) read back as the query API's canonical records."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import threading
+import time
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+import pytest
+
+from gnomon.errors import RunNotFoundError, StoreError
+from gnomon.events import MetricSeries, MetricsEvent, StartedEvent, freeze
+from gnomon.observers.file import output as output_module
+from gnomon.observers.file.observer import FileStorageObserver
+from gnomon.observers.file.store import FileRunStore
+from gnomon.query.protocol import RunStore
+from gnomon.query.tree import Cmp, Const, Exists
+from gnomon.run import Run
+from sacred_fixtures import file_store_copy
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+OLD = time.time() - 3600  # an mtime old enough for a folder to count as foreign, not as being created
+REPOS = [{"url": "https://example.invalid/p.git", "commit": "abc123", "dirty": True}]
+
+
+def record_run(
+    basedir: Path,
+    main: Any,
+    *,
+    config: dict[str, Any],
+    name: str = "exp",
+    meta: dict[str, Any] | None = None,
+    repositories: list[dict[str, Any]] | None = None,
+    beat: float = 10.0,
+) -> Run:
+    """One run recorded through the real FileStorageObserver."""
+    run: Run
+
+    def body() -> Any:
+        return main(run)
+
+    run = Run(
+        config=config,
+        main_function=body,
+        command="train",
+        observers=[FileStorageObserver(str(basedir))],
+        experiment_info={
+            "name": name,
+            "base_dir": str(basedir.parent),
+            "sources": [],
+            "dependencies": [],
+            "repositories": repositories or [],
+        },
+        host_info={"hostname": "box", "os": ["Linux", "x"]},
+        meta_info=dict(meta or {}),
+    )
+    run.beat_interval = beat
+    run.capture_mode = "sys"
+    with contextlib.suppress(ValueError):  # the failing fixture run
+        run()
+    return run
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality in which NaN equals NaN (records hold NaN summaries and config values)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b) and type(a) is type(b)
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    """Three runs: completed with specials and git, failed, and one with an artifact and a resource."""
+    basedir = tmp_path / "runs"
+    data = tmp_path / "data.csv"
+    data.write_text("x,y\n1,2\n")
+
+    def first(run: Run) -> Any:
+        print("héllo ✓")
+        for step, value in enumerate([3.0, 1.0, math.nan, 2.0]):
+            run.log_scalar("loss", value, step)
+        run.log_scalar("val/acc.top1", 0.5, 0)
+        run.info["best"] = {"step": 1}
+        return {"score": math.inf, "pair": (1, 2)}
+
+    def second(run: Run) -> Any:
+        run.log_scalar("loss", 9.0, 0)
+        raise ValueError("boom")
+
+    def third(run: Run) -> Any:
+        out = tmp_path / "model.bin"
+        out.write_bytes(b"weights" * 10)
+        run.add_artifact(str(out), "model.bin")
+        run.add_resource(str(data))
+        return 3
+
+    record_run(
+        basedir,
+        first,
+        config={
+            "lr": 0.1,
+            "model": {"depth": 4, "layers": [1, 2]},
+            "nan": math.nan,
+            "big": 2**70,
+            "flag": True,
+            "none": None,
+        },
+        meta={"comment": "baseline"},
+        repositories=REPOS,
+    )
+    record_run(basedir, second, config={"lr": 1.0}, name="other")
+    record_run(basedir, third, config={"lr": 0.5})
+    return basedir
+
+
+def test_records_are_canonical(store_dir: Path) -> None:
+    store = FileRunStore(store_dir)
+    assert isinstance(store, RunStore)
+    records = store.summaries(None)
+    assert [r["run_id"] for r in records] == ["1", "2", "3"]
+    first, second, third = records
+    stored = json.loads((store_dir / "1" / "run.json").read_text())
+    start = datetime.fromisoformat(stored["start_time"]).replace(tzinfo=UTC)
+    assert first["start_time"] == start and first["start_time"].tzinfo is not None
+    assert first["stop_time"] == datetime.fromisoformat(stored["stop_time"]).replace(tzinfo=UTC)
+    assert first["experiment"] == "exp" and first["command"] == "train"
+    assert first["recorded_status"] == "COMPLETED" and second["recorded_status"] == "FAILED"
+    assert first["hostname"] == "box" and first["comment"] == "baseline" and second["comment"] is None
+    assert first["git"] == {"commit": "abc123", "dirty": True} and second["git"] is None
+    assert first["beat_interval"] == 10.0 and first["pid"] == os.getpid()
+    assert first["queue_time"] is None
+    config = first["config"]
+    assert config["big"] == 2**70 and math.isnan(config["nan"]) and config["model"] == {"depth": 4, "layers": [1, 2]}
+    assert config["flag"] is True and config["none"] is None
+    assert first["result"] == {"score": math.inf, "pair": (1, 2)}
+    assert first["tags"] is None and first["notes"] is None
+    loss = first["metrics"]["loss"]
+    assert loss == {"last": 2.0, "min": 1.0, "max": 3.0, "count": 4, "last_step": 3}
+    assert first["metrics"]["val/acc.top1"]["last"] == 0.5
+    assert second["metrics"] == {"loss": {"last": 9.0, "min": 9.0, "max": 9.0, "count": 1, "last_step": 0}}
+    assert third["result"] == 3 and third["metrics"] == {}
+    assert "info" not in first
+    with_roots = store.summaries(None, roots=frozenset({"info", "meta", "host"}))[0]
+    assert with_roots["info"] == {"best": {"step": 1}}
+    assert with_roots["host"]["os"] == ["Linux", "x"] and with_roots["meta"]["comment"] == "baseline"
+    assert store.count(None) == 3
+    # filters are evaluated here by the reference predicate; tags and notes are left to the query layer
+    assert [r["run_id"] for r in store.summaries(Cmp(("config", "lr"), "lt", 0.6))] == ["1", "3"]
+    assert store.count(Exists(("info", "best"))) == 1
+    assert store.summaries(Const(True), limit=1, offset=1)[0]["run_id"] == "2"
+    assert not store.supports(Exists(("tags",))) and store.supports(Cmp(("config", "lr"), "lt", 1))
+    store.close()
+
+
+def test_run_record_lists_artifacts_from_run_json(store_dir: Path, tmp_path: Path) -> None:
+    (store_dir / "3" / "stray.bin").write_bytes(b"not an artifact")
+    store = FileRunStore(store_dir)
+    run = store.run("3")
+    assert [a.name for a in run["artifacts"]] == ["model.bin"]  # not metrics.jsonl, not stray.bin
+    artifact = run["artifacts"][0]
+    assert artifact.size == 70 and artifact.digest == hashlib.sha256(b"weights" * 10).hexdigest()
+    resource = run["resources"][0]
+    assert resource.filename == str(tmp_path / "data.csv")
+    assert resource.digest == hashlib.sha256(b"x,y\n1,2\n").hexdigest()[:32]
+    assert run["info"] == {} and run["host"]["hostname"] == "box" and run["experiment_info"]["name"] == "exp"
+    assert run["fail_trace"] is None
+    with store.open_artifact("3", "model.bin") as f:
+        assert f.read() == b"weights" * 10
+    with pytest.raises(KeyError, match="stray"):
+        store.open_artifact("3", "stray.bin")
+    failed = store.run("2")
+    assert failed["fail_trace"][-1].strip() == "ValueError: boom"
+    assert failed["recorded_status"] == "FAILED"
+    for missing in ("9", "_resources", "../runs", ""):
+        with pytest.raises(RunNotFoundError):
+            store.run(missing)
+
+
+def test_series_sorted_with_nan_and_step_range(store_dir: Path) -> None:
+    store = FileRunStore(store_dir)
+    (series,) = store.series(["1"], ["loss"])
+    assert list(series.steps) == [0, 1, 2, 3]
+    assert series.values[:2] == [3.0, 1.0] and math.isnan(series.values[2]) and series.values[3] == 2.0
+    start = store.summaries(None)[0]["start_time"].timestamp()
+    assert all(start - 1 < t < start + 60 for t in series.times)
+    (part,) = store.series(["1"], ["loss"], steps=(1, 2))
+    assert list(part.steps) == [1, 2]
+    everything = store.series(["1", "2", "404"])
+    assert [(s.run_id, s.name) for s in everything] == [("1", "loss"), ("1", "val/acc.top1"), ("2", "loss")]
+
+
+def observed_run(basedir: Path) -> tuple[FileStorageObserver, str]:
+    obs = FileStorageObserver(str(basedir))
+    run_id = obs.on_started(
+        StartedEvent(
+            run_id=None,
+            seq=0,
+            time=T0,
+            experiment=freeze(
+                {"name": "live", "base_dir": str(basedir), "sources": [], "dependencies": [], "repositories": []}
+            ),
+            command="main",
+            host=freeze({"hostname": "box"}),
+            config=freeze({"lr": 0.1}),
+            meta=freeze({}),
+        )
+    )
+    return obs, run_id
+
+
+def points(run_id: str, seq: int, steps: list[int], values: list[float]) -> MetricsEvent:
+    stamp = (T0 + timedelta(seconds=seq)).timestamp()
+    batch = {"loss": MetricSeries(steps=steps, values=values, timestamps=[stamp] * len(steps))}
+    return MetricsEvent(run_id=run_id, seq=seq, time=T0, series=MappingProxyType(batch))
+
+
+def test_refresh_while_a_run_logs_reads_only_new_bytes(tmp_path: Path) -> None:
+    basedir = tmp_path / "runs"
+    obs, run_id = observed_run(basedir)
+    log = basedir / run_id / "metrics.jsonl"
+    obs.on_metrics(points(run_id, 1, list(range(100)), [float(i) for i in range(100)]))
+    store = FileRunStore(basedir)
+    assert store.summaries(None)[0]["metrics"]["loss"]["last"] == 99.0
+    read_before, size_before = store.index.log_bytes_read, log.stat().st_size
+    assert read_before == size_before
+    assert store.summaries(None)[0]["metrics"]["loss"]["count"] == 100  # nothing new: nothing read
+    assert store.index.log_bytes_read == read_before
+    obs.on_metrics(points(run_id, 2, [100, 101], [0.5, 7.0]))
+    metrics = store.summaries(None)[0]["metrics"]["loss"]
+    assert metrics == {"last": 7.0, "min": 0.0, "max": 99.0, "count": 102, "last_step": 101}
+    assert store.index.log_bytes_read - read_before == log.stat().st_size - size_before  # only the new line
+    # a torn last line (being written) is left for later, then read once complete
+    line = b'{"seq":3,"series":{"loss":{"steps":[102],"values":[-1.0],"timestamps":[1714564800.0]}}}\n'
+    with open(log, "ab") as f:
+        f.write(line[:30])
+    assert store.summaries(None)[0]["metrics"]["loss"]["count"] == 102
+    with open(log, "ab") as f:
+        f.write(line[30:])
+    assert store.summaries(None)[0]["metrics"]["loss"] == {
+        "last": -1.0,
+        "min": -1.0,
+        "max": 99.0,
+        "count": 103,
+        "last_step": 102,
+    }
+    # a replayed batch (same seq, appended by a second process) counts once
+    obs.on_metrics(points(run_id, 2, [100, 101], [0.5, 7.0]))
+    with open(log, "ab") as f:
+        f.write(b'{"seq":2,"series":{"loss":{"steps":[100],"values":[0.5],"timestamps":[1714564800.0]}}}\n')
+    assert store.summaries(None)[0]["metrics"]["loss"]["count"] == 103
+    # another process's store sees the same, from the index the first one wrote
+    assert same(FileRunStore(basedir).summaries(None), store.summaries(None))
+
+
+def test_new_changed_and_deleted_runs_are_seen(store_dir: Path) -> None:
+    store = FileRunStore(store_dir)
+    assert store.refresh()[0] == ["1", "2", "3"]
+    assert store.refresh() == ([], [], [])
+    record_run(store_dir, lambda run: 4, config={"lr": 4})
+    assert store.refresh() == (["4"], [], [])
+    entry = json.loads((store_dir / "2" / "run.json").read_text())
+    entry["status"] = "INTERRUPTED"
+    (store_dir / "2" / "run.json").write_text(json.dumps(entry))  # in place, as Sacred writes it
+    shutil.rmtree(store_dir / "3")
+    assert store.refresh() == ([], ["2"], ["3"])
+    assert [r["recorded_status"] for r in store.summaries(None)] == ["COMPLETED", "INTERRUPTED", "COMPLETED"]
+
+
+def test_deleting_the_index_changes_no_answer(store_dir: Path) -> None:
+    store = FileRunStore(store_dir)
+    warm = store.summaries(None, roots=frozenset({"info", "meta", "host"}))
+    runs = [store.run(i) for i in ("1", "2", "3")]
+    store.close()
+    assert (store_dir / "_gnomon" / "index.sqlite").exists()
+    shutil.rmtree(store_dir / "_gnomon")
+    cold = FileRunStore(store_dir)
+    assert same(cold.summaries(None, roots=frozenset({"info", "meta", "host"})), warm)
+    assert all(same(str(cold.run(i)), str(r)) for i, r in zip(("1", "2", "3"), runs, strict=True))
+
+
+def test_a_corrupt_index_is_rebuilt_with_one_warning(store_dir: Path) -> None:
+    store = FileRunStore(store_dir)
+    expected = store.summaries(None)
+    store.close()
+    index = store_dir / "_gnomon" / "index.sqlite"
+    index.write_bytes(b"this is not a database" * 100)
+    with pytest.warns(RuntimeWarning, match="damaged") as caught:
+        rebuilt = FileRunStore(store_dir)
+    assert len(caught) == 1
+    assert same(rebuilt.summaries(None), expected)  # no second warning (warnings are errors here)
+
+
+def test_a_read_only_folder_keeps_its_index_in_the_user_cache(
+    store_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    expected = FileRunStore(store_dir, cache_dir=tmp_path / "elsewhere").summaries(None)
+    # _gnomon cannot be a folder here (a file took its name): as with a read-only share, the cache is used
+    (store_dir / "_gnomon").write_text("")
+    store = FileRunStore(store_dir)
+    assert store.index.location is not None and str(store.index.location).startswith(str(tmp_path / "cache"))
+    assert same(store.summaries(None), expected)
+    (store_dir / "_gnomon").unlink()
+    store_dir.chmod(0o555)
+    try:
+        if os.access(store_dir, os.W_OK):
+            pytest.skip("running as a user who can write anywhere: chmod does not make the folder read-only")
+        again = FileRunStore(store_dir)
+        assert same(again.summaries(None), expected)
+        assert not (store_dir / "_gnomon").exists()
+        with pytest.raises(StoreError, match="annotations"):
+            again.set_annotations("1", tags=["x"])
+    finally:
+        store_dir.chmod(0o755)
+
+
+def test_corrupt_and_foreign_folders_are_skipped_with_one_warning_each(store_dir: Path) -> None:
+    (store_dir / "plots").mkdir()
+    (store_dir / "plots" / "a.png").write_bytes(b"png")
+    (store_dir / "7").mkdir()
+    (store_dir / "7" / "run.json").write_text('{"status": "RUNN')
+    (store_dir / "8").mkdir()
+    (store_dir / "8" / "run.json").write_text("[1, 2]")
+    (store_dir / "9").mkdir()
+    (store_dir / "9" / "run.json").write_text('{"status": "COMPLETED"}')
+    (store_dir / "9" / "config.json").write_text("{oops")
+    for folder in ("plots", "7", "8", "9"):
+        for path in (store_dir / folder).iterdir():
+            os.utime(path, (OLD, OLD))
+        os.utime(store_dir / folder, (OLD, OLD))
+    (store_dir / "10").mkdir()  # a run being created right now: not warned about
+    (store_dir / "_private").mkdir()
+    (store_dir / ".hidden").mkdir()
+    store = FileRunStore(store_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert [r["run_id"] for r in store.summaries(None)] == ["1", "2", "3"]
+        assert store.count(None) == 3
+        store.summaries(None)
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 4, messages
+    for name, why in (("7", "not valid JSON"), ("8", "holds no run"), ("9", "config.json"), ("plots", "no run.json")):
+        assert any(f"{store_dir / name} is skipped" in m and why in m for m in messages), (name, messages)
+
+
+def test_annotations_survive_the_run_writing_and_ending(tmp_path: Path) -> None:
+    basedir = tmp_path / "runs"
+    record_run(basedir, lambda run: 0, config={})
+    seen: dict[str, Any] = {}
+
+    def main(run: Run) -> int:
+        store = FileRunStore(basedir)
+        while not (basedir / "2" / "run.json").exists():
+            time.sleep(0.01)
+        store.set_annotations("2", tags=["keep", "me"], notes="written while running")
+        store.set_annotations("2", notes="second thought")  # tags stay
+        heartbeat = json.loads((basedir / "2" / "run.json").read_text())["heartbeat"]
+        for step in range(30):
+            run.log_scalar("x", step, step)
+            time.sleep(0.01)
+        seen["beats"] = heartbeat != json.loads((basedir / "2" / "run.json").read_text())["heartbeat"]
+        store.close()
+        return 1
+
+    record_run(basedir, main, config={}, beat=0.01)
+    assert seen["beats"]
+    store = FileRunStore(basedir)
+    first, second = store.summaries(None)
+    assert second["recorded_status"] == "COMPLETED"
+    assert (second["tags"], second["notes"]) == (["keep", "me"], "second thought")
+    assert (first["tags"], first["notes"]) == (None, None)
+    assert store.run("2")["tags"] == ["keep", "me"]
+    store.set_annotations("1", tags=[])
+    assert store.summaries(None)[0]["tags"] == [] and store.summaries(None)[0]["notes"] is None
+    assert json.loads((basedir / "_gnomon" / "annotations" / "2.json").read_text())["notes"] == "second thought"
+    with pytest.raises(RunNotFoundError):
+        store.set_annotations("404", tags=["x"])
+
+
+def test_lineage_by_digest_and_by_path(tmp_path: Path) -> None:
+    basedir = tmp_path / "runs"
+    model = tmp_path / "model.bin"
+
+    def producer(run: Run) -> None:
+        model.write_bytes(b"trained weights")
+        run.add_artifact(str(model), "model.bin")
+
+    def consumer(run: Run) -> None:
+        copy = tmp_path / "downloaded.bin"
+        copy.write_bytes(b"trained weights")  # the same content, elsewhere: linked by its digest
+        with run.open_resource(str(copy), "rb"):
+            pass
+        features = tmp_path / "features.csv"
+        features.write_text("f\n1\n")
+        run.add_artifact(str(features), "features.csv")
+
+    def final(run: Run) -> None:
+        run.add_resource(str(basedir / "2" / "features.csv"))  # read from B's folder: linked by its path
+
+    for main in (producer, consumer, final):
+        record_run(basedir, main, config={})
+    record_run(basedir, lambda run: None, config={})  # unrelated
+    store = FileRunStore(basedir)
+    up = store.lineage_edges(["3"], upstream=True, downstream=False)
+    assert [(e.source, e.artifact, e.target) for e in up] == [("2", "features.csv", "3")]
+    up = store.lineage_edges(["2"], upstream=True, downstream=False)
+    assert [(e.source, e.artifact, e.target) for e in up] == [("1", "model.bin", "2")]
+    assert up[0].digest == hashlib.sha256(b"trained weights").hexdigest()
+    assert up[0].resource == str(tmp_path / "downloaded.bin")
+    down = store.lineage_edges(["1"], upstream=False, downstream=True)
+    assert [(e.source, e.target) for e in down] == [("1", "2")]
+    both = store.lineage_edges(["2"], upstream=True, downstream=True)
+    assert sorted((e.source, e.target) for e in both) == [("1", "2"), ("2", "3")]
+    assert store.lineage_edges(["4"], upstream=True, downstream=True) == []
+
+
+def test_output_by_character_offsets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    basedir = tmp_path / "runs"
+    _, run_id = observed_run(basedir)
+    text = "".join(f"ligne {i}: héllo ✓ 𝄞 wörld\n" for i in range(200))
+    (basedir / run_id / "cout.txt").write_bytes(text.encode())
+    monkeypatch.setattr(output_module, "MARK_BYTES", 97)  # many marks, chunks that split characters
+    store = FileRunStore(basedir)
+    assert store.output_length(run_id) == len(text)
+    for offset, limit in ((0, 10), (5, 1), (1234, 77), (len(text) - 3, 100), (len(text), 5), (100, None)):
+        assert store.output(run_id, offset, limit) == text[offset:][:limit], (offset, limit)
+    assert store.output(run_id) == text
+    more = "tail ✓ ünï\n"
+    with open(basedir / run_id / "cout.txt", "ab") as f:
+        f.write(more.encode() + "✓".encode()[:2])  # the last character is not complete yet
+    assert store.output_length(run_id) == len(text) + len(more)
+    assert store.output(run_id, len(text) - 2) == text[-2:] + more
+    with pytest.raises(RunNotFoundError):
+        store.output("404")
+
+
+def test_sacred_written_folder(tmp_path: Path) -> None:
+    basedir = file_store_copy(tmp_path)
+    store = FileRunStore(basedir)
+    records = {r["run_id"]: r for r in store.summaries(None)}
+    assert {k: r["recorded_status"] for k, r in records.items()} == {
+        "1": "COMPLETED",
+        "2": "COMPLETED",
+        "3": "FAILED",
+        "4": "INTERRUPTED",
+        "5": "COMPLETED",
+        "6": "QUEUED",
+    }
+    first = records["1"]
+    assert first["beat_interval"] is None and first["pid"] is None
+    assert first["experiment"] == "fixture_experiment" and first["comment"] == "baseline run"
+    assert first["git"]["commit"] == "78511f6de2a5bfa2e94ca46b916bf0f527c7b0bb"
+    assert first["metrics"]["loss"]["count"] == 20
+    assert records["6"]["queue_time"] is not None and records["6"]["start_time"] is None
+    sacred_metrics = json.loads((basedir / "1" / "metrics.json").read_text())
+    for name, column in sacred_metrics.items():
+        values = [v for v in column["values"] if not math.isnan(v)]
+        assert first["metrics"][name]["max"] == max(values) and first["metrics"][name]["count"] == len(column["values"])
+        (series,) = store.series(["1"], [name])
+        assert list(series.steps) == column["steps"]
+        stamp = datetime.fromisoformat(column["timestamps"][0]).replace(tzinfo=UTC).timestamp()
+        assert series.times[0] == stamp
+    # Sacred names stored copies by MD5: run 2 read run 1's predictions.csv
+    edges = store.lineage_edges(["2"], upstream=True, downstream=False)
+    assert [(e.source, e.artifact, e.target) for e in edges] == [("1", "predictions.csv", "2")]
+    queued = store.run("6")
+    assert [(s.path, s.digest) for s in queued["sources"]] == [("experiment.py", "9187e758dbb5b017da561101a1431ba4")]
+    assert store.run("1")["sources"][0].digest == "9187e758dbb5b017da561101a1431ba4"
+
+
+def test_sacred_bare_nan_tokens_and_no_jsonl(tmp_path: Path) -> None:
+    basedir = tmp_path / "runs"
+    run_dir = basedir / "1"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "status": "RUNNING",
+                "command": "main",
+                "experiment": {"name": "sacred"},
+                "meta": {},
+                "host": {"hostname": "h"},
+                "start_time": "2024-05-01T12:00:00",
+                "heartbeat": None,
+                "result": float("nan"),
+                "artifacts": [],
+                "resources": [],
+            }
+        )
+    )
+    (run_dir / "config.json").write_text('{"lr": NaN, "big": Infinity}')
+    (run_dir / "metrics.json").write_text(
+        '{"m": {"steps": [0, 1, 2], "values": [1.0, Infinity, NaN], "timestamps": '
+        '["2024-05-01T12:00:01", "2024-05-01T12:00:02.5", "2024-05-01T12:00:03"]}}'
+    )
+    store = FileRunStore(basedir)
+    (record,) = store.summaries(None)
+    assert math.isnan(record["config"]["lr"]) and record["config"]["big"] == math.inf
+    assert math.isnan(record["result"]) and record["heartbeat"] is None
+    assert record["start_time"] == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert record["metrics"]["m"]["max"] == math.inf and math.isnan(record["metrics"]["m"]["last"])
+    (series,) = store.series(["1"])
+    assert (
+        series.values[1] == math.inf
+        and series.times[1] == datetime(2024, 5, 1, 12, 0, 2, 500000, tzinfo=UTC).timestamp()
+    )
+    # Sacred rewrites metrics.json in place: the summary follows
+    (run_dir / "metrics.json").write_text(
+        '{"m": {"steps": [0, 1, 2, 3], "values": [1.0, Infinity, NaN, -5], '
+        '"timestamps": ["2024-05-01T12:00:01", "2024-05-01T12:00:02.5", '
+        '"2024-05-01T12:00:03", "2024-05-01T12:00:04"]}}'
+    )
+    assert store.summaries(None)[0]["metrics"]["m"] == {
+        "last": -5.0,
+        "min": -5.0,
+        "max": math.inf,
+        "count": 4,
+        "last_step": 3,
+    }
+
+
+def test_opening_by_url_and_missing_folders(tmp_path: Path, store_dir: Path) -> None:
+    assert FileRunStore.from_url(f"file://{store_dir}").count(None) == 3
+    assert FileRunStore.from_url(str(store_dir)).url == f"file://{store_dir}"
+    with pytest.raises(StoreError, match="nowhere"):
+        FileRunStore.from_url(f"file://{tmp_path / 'nowhere'}")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(StoreError, match="not a folder"):
+        FileRunStore(tmp_path / "a-file")
+
+
+def test_concurrent_refreshes_agree(store_dir: Path) -> None:
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            store = FileRunStore(store_dir)
+            for _ in range(5):
+                results.append(orjson.dumps([r["run_id"] for r in store.summaries(None)]))
+            store.close()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and set(results) == {b'["1","2","3"]'}
