@@ -8,7 +8,9 @@ MySQL/MariaDB through the driver's ``executemany`` (PyMySQL rewrites it into
 multi-row ``INSERT`` statements; sqlite3 runs it in C).
 
 A batch is remembered by its sequence number in ``metric_batches``, checked in
-the transaction that stores it, so a batch delivered again is skipped.
+the transaction that stores it, so a batch delivered again is skipped. The same
+transaction folds the batch into each metric's summary (``summaries``): one
+``SELECT ... FOR UPDATE`` of the summaries so far and one ``UPDATE`` per batch.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sqlalchemy as sa
 
 from gnomon.events import MetricsEvent
 from gnomon.observers.sql.schema import metric_batches, metric_points, metrics
+from gnomon.observers.sql.summaries import SUMMARY_COLUMNS, MetricSummary, from_columns
 
 __all__ = ["POINT_COLUMNS", "insert_points", "store_batch"]
 
@@ -77,6 +80,7 @@ def store_batch(
     conn.execute(sa.insert(metric_batches), {"run": run, "seq": event.seq})
     rows: list[tuple[Any, ...]] = []
     append, isfinite = rows.append, math.isfinite
+    batch: dict[int, MetricSummary] = {}
     for name, series in event.series.items():
         metric = known.get(name) or created.get(name)
         if metric is None:
@@ -86,10 +90,37 @@ def store_batch(
             if metric is None:
                 metric = conn.execute(sa.insert(metrics).values(run=run, name=name)).inserted_primary_key[0]
             created[name] = metric = int(metric)
-        for step, value, stamp in zip(series.steps, series.values, series.timestamps, strict=True):
-            value = float(value)
+        steps = list(map(int, series.steps))
+        values = list(map(float, series.values))
+        for step, value, stamp in zip(steps, values, series.timestamps, strict=True):
             if isfinite(value):
-                append((metric, int(step), value, None, stamp))
+                append((metric, step, value, None, stamp))
             else:
-                append((metric, int(step), None, _special(value), stamp))
+                append((metric, step, None, _special(value), stamp))
+        batch.setdefault(metric, MetricSummary()).add(steps, values)
     insert_points(conn, rows)
+    _update_summaries(conn, batch)
+
+
+def _update_summaries(conn: sa.Connection, batch: dict[int, MetricSummary]) -> None:
+    """Fold each metric's batch summary into the stored one (locked until the transaction ends)."""
+    if not batch:
+        return
+    stored = conn.execute(
+        sa.select(metrics.c.id, *(metrics.c[c] for c in SUMMARY_COLUMNS))
+        .where(metrics.c.id.in_(list(batch)))
+        .with_for_update()
+    ).all()
+    updates = []
+    for row in stored:
+        summary = from_columns(row[1:])
+        summary.merge(batch[int(row[0])])
+        updates.append({"key": row[0], **{f"new_{c}": v for c, v in summary.columns().items()}})
+    conn.execute(_UPDATE, updates)
+
+
+_UPDATE = (
+    sa.update(metrics)
+    .where(metrics.c.id == sa.bindparam("key"))
+    .values({c: sa.bindparam(f"new_{c}") for c in SUMMARY_COLUMNS})
+)

@@ -10,8 +10,10 @@ for the result). A NaN or infinite metric value comes back as a float again.
 from __future__ import annotations
 
 import gc
+import io
 import math
 import operator
+from collections.abc import Sequence
 from itertools import islice
 from operator import itemgetter
 from typing import Any
@@ -24,6 +26,7 @@ from gnomon.observers.sql.blobs import read_blob
 from gnomon.observers.sql.database import create_engine
 from gnomon.observers.sql.schema import (
     artifacts,
+    blob_chunks,
     experiment_dependencies,
     experiment_repositories,
     experiment_sources,
@@ -36,9 +39,10 @@ from gnomon.observers.sql.schema import (
 )
 from gnomon.observers.sql.url import engine_url, redact
 
-__all__ = ["SqlReader"]
+__all__ = ["BlobStream", "SqlReader", "output_slice", "series_points"]
 
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_IN_CHUNK = 5000  # keys per IN list; SQLite allows 32766 parameters, PostgreSQL 65535
 _RUN_FIELDS = (
     "run_id", "status", "command", "comment", "priority", "hostname", "queue_time", "start_time",
     "heartbeat", "stop_time", "config", "meta", "host", "info", "result", "fail_trace", "output_length",
@@ -248,3 +252,97 @@ class SqlReader:
         """A stored file content (source, resource or artifact) by its sha256."""
         with self.engine.connect() as conn:
             return read_blob(conn, digest)
+
+
+class BlobStream(io.RawIOBase):
+    """A stored content read chunk by chunk, one short query per chunk, as the reader asks for bytes.
+
+    No connection is held between reads, so a slow consumer never keeps a transaction open.
+    """
+
+    def __init__(self, engine: sa.Engine, digest: str, chunks: int) -> None:
+        self._engine, self._digest, self._chunks = engine, digest, chunks
+        self._position = 0
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        """Always: the stream is for reading."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` from the current chunk, fetching the next one when it is used up."""
+        while not self._buffer and self._position < self._chunks:
+            with self._engine.connect() as conn:
+                data = conn.execute(
+                    sa.select(blob_chunks.c.data).where(
+                        blob_chunks.c.digest == self._digest, blob_chunks.c.position == self._position
+                    )
+                ).scalar_one()
+            self._position += 1
+            self._buffer = memoryview(bytes(data))
+        n = min(len(buffer), len(self._buffer))
+        buffer[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def _step(row: Any) -> Any:
+    return row[1]
+
+
+def series_points(
+    conn: sa.Connection, keys: Sequence[int], steps: tuple[int, int] | None = None
+) -> dict[int, tuple[list[int], list[float], list[float]]]:
+    """``{metric key: (steps, values, timestamps)}`` of many metrics in one query (per 5,000 keys).
+
+    Sorted by step, ties in logged order: rows arrive in stored order (or through
+    the ``(metric, step)`` index, which keeps it among equal steps) and are sorted
+    stably. NaN and infinities are restored from their markers.
+    """
+    points = sa.select(
+        metric_points.c.metric, metric_points.c.step, metric_points.c.value,
+        metric_points.c.special, metric_points.c.timestamp,
+    )
+    if steps is not None:
+        points = points.where(metric_points.c.step.between(int(steps[0]), int(steps[1])))
+    grouped: dict[int, list[Any]] = {key: [] for key in keys}
+    enabled = gc.isenabled()
+    gc.disable()  # many small tuples: see _fetch_series
+    try:
+        for start in range(0, len(keys), _IN_CHUNK):
+            for row in conn.execute(points.where(metric_points.c.metric.in_(keys[start : start + _IN_CHUNK]))):
+                grouped[row[0]].append(row)
+        out = {}
+        for key, group in grouped.items():
+            group.sort(key=_step)  # stable: equal steps stay in logged order
+            out[key] = (
+                [r[1] for r in group],
+                [_SPECIAL[r[3]] if r[3] is not None else float(r[2]) for r in group],
+                [float(r[4]) for r in group],
+            )
+        return out
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def output_slice(conn: sa.Connection, key: int, offset: int = 0, limit: int | None = None) -> str:
+    """Characters ``offset`` to ``offset + limit`` of run key ``key``'s output, reading only the rows they lie in."""
+    end = None if limit is None else offset + max(limit, 0)
+    first = (
+        sa.select(sa.func.max(output_chunks.c.offset))
+        .where(output_chunks.c.run == key, output_chunks.c.offset <= offset)
+        .scalar_subquery()
+    )
+    query = sa.select(output_chunks.c.offset, output_chunks.c.text).where(
+        output_chunks.c.run == key, output_chunks.c.offset >= sa.func.coalesce(first, 0)
+    )
+    if end is not None:
+        query = query.where(output_chunks.c.offset < end)
+    parts: list[str] = []
+    for start, text in conn.execute(query.order_by(output_chunks.c.offset)):
+        lo = max(offset - start, 0)
+        hi = len(text) if end is None else min(end - start, len(text))
+        if hi > lo:
+            parts.append(text[lo:hi])
+    return "".join(parts)

@@ -9,7 +9,9 @@
          *
         runs 1──* output_chunks   (offset, text): captured output, appended
              1──* metrics 1──* metric_points (step, value, special, timestamp)
+             │    (each metrics row carries its summary: count, last, last_step, min, max)
              1──* metric_batches  (seq): batches already stored (replays skip them)
+             1──1 run_annotations (tags, notes): set through the query API, never by observers
              1──* artifacts       (name, digest, size, content_type, metadata) ──> blobs
              1──* resources       (filename, digest) ──> blobs
     blobs 1──* blob_chunks        content-addressed files (sha256), 1 MiB chunks
@@ -30,7 +32,7 @@ from gnomon.observers.sql.types import Blob, Id, Json, LongText, UtcDateTime
 __all__ = ["HEAD_REVISION", "VERSION_TABLE", "metadata", "tables"]
 
 #: The newest migration; the store upgrades a database whose revision differs.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 #: Alembic's bookkeeping table, named so it never meets an application's own.
 VERSION_TABLE = "gnomon_alembic_version"
 
@@ -104,6 +106,7 @@ runs = sa.Table(
     sa.Column("output_length", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_runs_status_start_time", "status", "start_time"),
     sa.Index("ix_runs_experiment_start_time", "experiment_id", "start_time"),
+    sa.Index("ix_runs_heartbeat", "heartbeat"),
     **_MYSQL,
 )
 
@@ -122,6 +125,16 @@ metrics = sa.Table(
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("run", Id, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("name", sa.String(255), nullable=False),
+    # The summary of the points (gnomon.observers.sql.summaries): floats as a value
+    # plus a marker for NaN and infinities, like metric_points.
+    sa.Column("point_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_step", sa.BigInteger),
+    sa.Column("last_value", sa.Double),
+    sa.Column("last_special", sa.String(4)),
+    sa.Column("min_value", sa.Double),
+    sa.Column("min_special", sa.String(4)),
+    sa.Column("max_value", sa.Double),
+    sa.Column("max_special", sa.String(4)),
     sa.UniqueConstraint("run", "name", name="uq_metrics_run_name"),
     **_MYSQL,
 )
@@ -191,6 +204,18 @@ resources = sa.Table(
     sa.Column("digest", sa.String(64), nullable=False, index=True),
     sa.Column("stored", sa.Boolean, nullable=False),
     sa.Column("time", UtcDateTime),
+    **_MYSQL,
+)
+
+run_annotations = sa.Table(
+    "run_annotations",
+    metadata,
+    # Tags and notes made through the query API; no observer writes here, so a
+    # run's later heartbeats and its completion keep them.
+    sa.Column("run", Id, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("tags", Json),
+    sa.Column("notes", LongText),
+    sa.Column("updated", UtcDateTime, nullable=False),
     **_MYSQL,
 )
 
