@@ -1,6 +1,8 @@
 """The ``gnomon`` command: tools that work on recorded runs rather than on one script.
 
-``gnomon sync`` delivers the events that observers could not take during a run
+``gnomon ls``, ``show``, ``compare``, ``metrics``, ``logs``, ``artifacts``,
+``export``, ``tag``, ``note`` and ``lineage`` read runs back from any store
+(:mod:`gnomon.cli.read`); ``gnomon sync`` delivers the events that observers could not take during a run
 (a database that was down, a full disk) from the local spool; ``gnomon --version``
 prints the installed version.
 """
@@ -8,6 +10,8 @@ prints the installed version.
 from __future__ import annotations
 
 import click
+
+from gnomon.cli.read import register as register_read_commands
 
 __all__ = ["main", "sync"]
 
@@ -68,6 +72,8 @@ def sync(spool_dir: str | None, observer_url: str | None, dry_run: bool) -> None
     if report.failed:
         raise SystemExit(1)
 
+
+register_read_commands(main)
 
 if __name__ == "__main__":
     main()

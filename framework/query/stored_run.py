@@ -211,6 +211,11 @@ class StoredRun:
         frame = series_frame(self._store, [self._record], [name], x=x, max_points=max_points, smooth=smooth, window=range)
         return frame.drop(columns=["run_id", "name"]).reset_index(drop=True)
 
+    @property
+    def output_length(self) -> int:
+        """How many characters of output are stored (where to start following a live run)."""
+        return self._store.backend.output_length(self.id)
+
     def output(self, *, offset: int = 0, tail: int | None = None) -> str:
         """The captured output from character ``offset``, or only its last ``tail`` lines."""
         backend = self._store.backend
