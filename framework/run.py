@@ -41,6 +41,7 @@ from gnomon.events import (
     QueuedEvent,
     ResourceEvent,
     StartedEvent,
+    artifact_name_problem,
     freeze,
     utcnow,
 )
@@ -55,6 +56,11 @@ __all__ = ["Run", "Terminated"]
 # number of points in memory however long the beat interval.
 METRICS_EARLY_BATCH = 200_000
 METRICS_POLL_INTERVAL = 0.05
+# New output and metric points are shipped this often (seconds) whatever the beat
+# interval, so a process killed outright (SIGKILL, OOM killer, power loss) has
+# everything up to about a second before its end in every store. Heartbeats (beat
+# time, info, result) keep their own interval.
+SHIP_INTERVAL = 0.5
 
 
 class Terminated(GnomonInterrupt):
@@ -63,9 +69,30 @@ class Terminated(GnomonInterrupt):
     STATUS = "INTERRUPTED"
 
 
-def _lenient(value: Any, where: str) -> Any:
-    """Encode info/results; an odd object becomes readable text rather than failing the run."""
-    return serialize.encode(value, where=where, fallback=serialize.describe)
+def _lenient(value: Any, where: str, warned: set[str] | None = None) -> Any:
+    """Encode info/results; what cannot be stored becomes readable text rather than failing the run.
+
+    An object of a type JSON cannot hold, or a part nested deeper than
+    :data:`gnomon.serialize.MAX_DEPTH`, is kept as its ``repr`` (the ``repr`` tag).
+    With ``warned`` (the run's set), that is said once per run and ``where``.
+    """
+    kept_as_text: list[str] = []
+
+    def stand_in(part: Any) -> Any:
+        kept_as_text.append(type(part).__qualname__)
+        return serialize.describe(part)
+
+    encoded = serialize.encode(value, where=where, fallback=stand_in)
+    if kept_as_text and warned is not None and where not in warned:
+        warned.add(where)
+        logging.getLogger("gnomon.run").warning(
+            "The run's %s holds %d value(s) that cannot be stored as they are (of a type JSON cannot "
+            "hold, or nested deeper than %d levels): they are stored as text, their repr().",
+            where,
+            len(kept_as_text),
+            serialize.MAX_DEPTH,
+        )
+    return encoded
 
 
 def _default_logger() -> logging.Logger:
@@ -143,6 +170,7 @@ class Run:
         self._started = False
         self._finishing = False
         self._staged = 0
+        self._kept_as_text: set[str] = set()  # what _lenient has warned about
 
     # -- what user code calls --------------------------------------------------------------
     @property
@@ -153,7 +181,7 @@ class Run:
         return self._output[0] if self._output else ""
 
     def log_scalar(self, name: str, value: Any, step: Any = None) -> None:
-        """Record one metric point (numpy scalars accepted); buffered, shipped on heartbeats."""
+        """Record one metric point (numpy scalars accepted); buffered, shipped about every half second."""
         self._metrics.log_scalar(name, value, step)
 
     def add_resource(self, filename: str | os.PathLike[str]) -> None:
@@ -179,9 +207,17 @@ class Run:
 
         The file is copied at once into a private snapshot, so the run may overwrite
         or delete it straight away while observers store it in the background.
+        A ``name`` no store can keep as given (empty, absolute, or with a ``.`` or
+        ``..`` part) raises ValueError rather than being stored under another name.
         """
         source = os.path.abspath(os.fspath(filename))
         name = name or os.path.basename(source)
+        problem = artifact_name_problem(name)
+        if problem is not None:
+            raise ValueError(
+                f"Cannot add the artifact {name!r} (from {source}): {problem}. "
+                "Pass name='...' with a plain file name such as 'model.pt' or 'plots/loss.png'."
+            )
         if content_type is None:
             content_type = mimetypes.guess_type(name)[0]
         staging = self._staging_dir()
@@ -251,16 +287,25 @@ class Run:
             "host": freeze(_lenient(self.host_info, "host info")),
             "config": freeze(serialize.encode(self.config, where="config")),
             # The beat interval and process id let every reader decide the same way
-            # whether a RUNNING run has died (gnomon.query).
+            # whether a RUNNING run has died (gnomon.query); run_uid names the run in
+            # every store, whatever id each gave it.
             "meta": freeze(
-                _lenient({**self.meta_info, "beat_interval": self.beat_interval, "pid": os.getpid()}, "meta info")
+                _lenient(
+                    {
+                        **self.meta_info,
+                        "beat_interval": self.beat_interval,
+                        "pid": os.getpid(),
+                        "run_uid": self.run_uid,
+                    },
+                    "meta info",
+                )
             ),
         }
 
     def _queue(self) -> None:
         self.status = "QUEUED"
         event = QueuedEvent(
-            run_id=self._id, seq=next(self._seq), time=utcnow(), **self._start_payload()
+            run_id=self._id, seq=next(self._seq), time=utcnow(), run_uid=self.run_uid, **self._start_payload()
         )
         self._id = self._dispatcher.start(event)
         self.run_logger.info("Queued-up run with ID %s", self._id)
@@ -282,7 +327,7 @@ class Run:
             self.start_time = utcnow()
             self.status = "RUNNING"
             event = StartedEvent(
-                run_id=self._id, seq=next(self._seq), time=self.start_time, **payload
+                run_id=self._id, seq=next(self._seq), time=self.start_time, run_uid=self.run_uid, **payload
             )
             self._id = self._dispatcher.start(event)
             if self._id is not None:
@@ -299,13 +344,13 @@ class Run:
                 self.run_logger.info("Result: %s", self.result)
             self.run_logger.info("Completed after %s", self._elapsed())
             self._finish(
-                CompletedEvent, "COMPLETED", result=freeze(_lenient(self.result, "result"))
+                CompletedEvent, "COMPLETED", result=freeze(_lenient(self.result, "result", self._kept_as_text))
             )
             return self.result
         except SystemExit as error:
             if error.code in (0, None):
                 self._finish(
-                    CompletedEvent, "COMPLETED", result=freeze(_lenient(self.result, "result"))
+                    CompletedEvent, "COMPLETED", result=freeze(_lenient(self.result, "result", self._kept_as_text))
                 )
             else:
                 self._fail(error)
@@ -364,16 +409,28 @@ class Run:
         self._beat_thread.start()
 
     def _beat_loop(self) -> None:
-        """Beat every ``beat_interval``; in between, ship metric points early when many wait."""
+        """Beat every ``beat_interval``; in between, ship output and points every ``SHIP_INTERVAL``.
+
+        Points are also shipped early when many wait, so memory stays bounded.
+        """
+        ship_every = min(SHIP_INTERVAL, self.beat_interval)
         next_beat = time.monotonic() + self.beat_interval
-        while not self._stop_beats.wait(min(METRICS_POLL_INTERVAL, max(0.0, next_beat - time.monotonic()))):
+        next_ship = time.monotonic() + ship_every
+        while not self._stop_beats.wait(
+            min(METRICS_POLL_INTERVAL, max(0.0, min(next_beat, next_ship) - time.monotonic()))
+        ):
             try:
                 with self._beat_lock:
                     if self.status != "RUNNING":
                         return
-                    if time.monotonic() >= next_beat:
+                    now = time.monotonic()
+                    if now >= next_beat:
                         self._collect(self._capture.read(), final=False)
                         next_beat = time.monotonic() + self.beat_interval
+                        next_ship = time.monotonic() + ship_every
+                    elif now >= next_ship:
+                        self._ship(self._capture.read())
+                        next_ship = time.monotonic() + ship_every
                     elif len(self._metrics) >= METRICS_EARLY_BATCH:
                         self._ship_metrics()
             except Exception:  # noqa: BLE001 - a recording problem must not kill the run
@@ -386,7 +443,13 @@ class Run:
             thread.join(timeout=10)
 
     def _collect(self, raw: str, *, final: bool) -> None:
-        """Ship new output, metric points and changed info as events."""
+        """Ship new output, metric points and changed info as events (a heartbeat)."""
+        now = self._ship(raw, final=final)
+        result = freeze(_lenient(self.result, "result", self._kept_as_text))
+        self._emit(HeartbeatEvent, at=now, info=self._changed_info(), result=result)
+
+    def _ship(self, raw: str, *, final: bool = False) -> datetime:
+        """Ship new output and metric points as events; returns their time."""
         text = self._folder.feed(raw) if raw else ""
         if final:
             text += self._folder.finish()
@@ -407,7 +470,7 @@ class Run:
             self._output_length += len(text)
         if series:
             self._emit(MetricsEvent, at=now, series=series)
-        self._emit(HeartbeatEvent, at=now, info=self._changed_info(), result=freeze(_lenient(self.result, "result")))
+        return now
 
     def _ship_metrics(self, now: datetime | None = None, *, final: bool = False) -> None:
         series = self._metrics.drain(final=final)
@@ -417,7 +480,7 @@ class Run:
     def _changed_info(self) -> Any:
         import orjson
 
-        encoded = _lenient(self.info, "info")
+        encoded = _lenient(self.info, "info", self._kept_as_text)
         data = orjson.dumps(encoded)
         if data == self._last_info:
             return None

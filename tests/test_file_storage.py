@@ -244,21 +244,16 @@ def test_output_offsets_replay_overlap_and_gap(
     assert caplog.text.count("never arrived") == 1
 
 
-def test_metrics_replay_is_deduplicated_and_json_rebuilt_when_doubled(
-    tmp_path: Path, project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from gnomon.observers.file import metrics as file_metrics
-
-    monkeypatch.setattr(file_metrics, "REBUILD_INTERVAL", 0.0)
+def test_metrics_replay_is_deduplicated_and_json_follows_every_batch(tmp_path: Path, project: Path) -> None:
     obs = FileStorageObserver(tmp_path)
     run_id = obs.on_started(started(project))
     run_dir = tmp_path / run_id
     obs.on_metrics(metrics(run_id, 1, loss=[4.0, 3.0]))
-    assert read(run_dir / "metrics.json")["loss"]["values"] == [4.0, 3.0]  # 2 >= 2*0: rebuilt
-    obs.on_metrics(metrics(run_id, 2, loss=[2.0]))  # 3 < 4: not rebuilt yet
     assert read(run_dir / "metrics.json")["loss"]["values"] == [4.0, 3.0]
+    obs.on_metrics(metrics(run_id, 2, loss=[2.0]))
+    assert read(run_dir / "metrics.json")["loss"]["values"] == [4.0, 3.0, 2.0]
     obs.on_metrics(metrics(run_id, 2, loss=[2.0]))  # replay: skipped
-    obs.on_metrics(metrics(run_id, 3, loss=[1.0], acc=[0.5]))  # 5 >= 4: rebuilt
+    obs.on_metrics(metrics(run_id, 3, loss=[1.0], acc=[0.5]))
     assert read(run_dir / "metrics.json")["loss"]["values"] == [4.0, 3.0, 2.0, 1.0]
     obs.on_metrics(metrics(run_id, 1, loss=[4.0, 3.0]))  # old replay
     obs.on_completed(CompletedEvent(run_id=run_id, seq=4, time=at(4)))
@@ -271,17 +266,6 @@ def test_metrics_replay_is_deduplicated_and_json_rebuilt_when_doubled(
     }
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3]
-
-
-def test_metrics_json_is_not_rebuilt_more_often_than_the_interval(tmp_path: Path, project: Path) -> None:
-    obs = FileStorageObserver(tmp_path)
-    run_id = obs.on_started(started(project))
-    run_dir = tmp_path / run_id
-    for seq in range(1, 6):  # the points double at every batch, but within seconds
-        obs.on_metrics(metrics(run_id, seq, loss=[float(seq)] * 2**seq))
-    assert len(read(run_dir / "metrics.json").get("loss", {}).get("values", [])) < 62
-    obs.on_completed(CompletedEvent(run_id=run_id, seq=6, time=at(4)))
-    assert len(read(run_dir / "metrics.json")["loss"]["values"]) == 62
 
 
 def test_resume_in_a_fresh_observer_instance(tmp_path: Path, project: Path) -> None:

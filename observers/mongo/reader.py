@@ -17,6 +17,7 @@ from gnomon import serialize
 from gnomon.observers.mongo.documents import from_bson
 from gnomon.observers.mongo.files import FileStore
 from gnomon.observers.mongo.metrics import to_posix
+from gnomon.observers.mongo.output import read_output
 from gnomon.observers.mongo.url import parse_mongo_url
 
 __all__ = ["MongoReader"]
@@ -71,12 +72,16 @@ class MongoReader:
         return run
 
     def output(self, run_id: Any, doc: dict[str, Any] | None = None) -> str:
-        """The run's whole captured output."""
+        """The run's whole captured output, as far as it was committed.
+
+        A run whose writer or server died mid-write reads back up to the last
+        complete chunk plus the committed tail, never a ``CorruptGridFile``.
+        """
         doc = doc or self.runs.find_one({"_id": run_id}, {"gnomon": 1, "captured_out": 1}) or {}
         file_id = (doc.get("gnomon") or {}).get("output_file")
         if file_id is None:  # stored by Sacred: the run document holds it all
             return str(doc.get("captured_out") or "")
-        return self.files.fs.get(file_id).read().decode("utf-8", errors="replace")
+        return read_output(self.db, "fs", file_id)
 
     def metrics(self, run_id: Any) -> dict[str, dict[str, list[Any]]]:
         """``{name: {"steps", "values", "timestamps"}}`` with every point; timestamps in POSIX seconds."""

@@ -19,6 +19,7 @@ from typing import IO, Any
 from gnomon.errors import RunNotFoundError, StoreError
 from gnomon.observers.mongo.filters import compile_filter, field_of, supports
 from gnomon.observers.mongo.metrics import to_posix
+from gnomon.observers.mongo.output import output_chars, read_output
 from gnomon.observers.mongo.summaries import (
     ROOT_FIELDS,
     is_legacy,
@@ -272,25 +273,15 @@ class MongoRunStore:
         file_id, captured = self._output_file(run_id)
         if file_id is None:
             return captured[offset:] if limit is None else captured[offset : offset + limit]
-        stored = self.fs.get(file_id)
-        chars = (stored.metadata or {}).get("chars")
-        if chars == stored.length:  # one byte per character: seek straight to the offset
-            stored.seek(min(offset, stored.length))
-            data = stored.read() if limit is None else stored.read(limit)
-            return data.decode("utf-8", errors="replace")
-        text = stored.read().decode("utf-8", errors="replace")
-        return text[offset:] if limit is None else text[offset : offset + limit]
+        # As far as it was committed: a run killed mid-write reads back, see mongo/output.py.
+        return read_output(self.db, "fs", file_id, offset, limit)
 
     def output_length(self, run_id: str) -> int:
         """Characters of output stored (the GridFS file's recorded count, without reading it)."""
         file_id, captured = self._output_file(run_id)
         if file_id is None:
             return len(captured)
-        stored = self.fs.get(file_id)
-        chars = (stored.metadata or {}).get("chars")
-        if isinstance(chars, int) and chars == stored.length:
-            return chars
-        return len(stored.read().decode("utf-8", errors="replace"))
+        return output_chars(self.db, "fs", file_id)
 
     def open_artifact(self, run_id: str, name: str) -> IO[bytes]:
         """A GridFS stream of the artifact (the last stored under ``name``), read chunk by chunk."""
