@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from gnomon import spill
 from gnomon.events import Event
 from gnomon.spool import Spool
 
@@ -32,6 +33,7 @@ __all__ = ["Dispatcher"]
 log = logging.getLogger("gnomon.dispatch")
 
 _MAX_BACKOFF = 5.0
+_END_TIMEOUT = 5.0  # seconds to record the run's end directly when the spool lost it
 
 
 class _Worker:
@@ -48,9 +50,14 @@ class _Worker:
         self.closing = False
         self.give_up = False
         self.spilling = False  # once events went to the spool, the rest follow them there
+        self.spool_failed = False
         self.failures = 0
         self.warned = False
         self.last_error: Exception | None = None
+        self.lost: list[Event] = []  # events neither the observer nor the spool took
+        self.lost_reason = ""
+        self.left_over = 0  # events the observer had not taken when the run ended ...
+        self.kept = 0  # ... and of those, the ones in the spool
         self.thread = threading.Thread(
             target=self._loop, name=f"gnomon-observer-{key}", daemon=True
         )
@@ -61,8 +68,16 @@ class _Worker:
         with self.condition:
             if self.spilling or len(self.queue) >= self.dispatcher.queue_size:
                 self.spilling = True
-                self.dispatcher.spill(self, [event])
-                return
+                lost, reason = self.dispatcher.spill(self, [event])
+                if not lost:
+                    return
+                if not self.spool_failed:  # it waits in memory instead of being lost
+                    self.spool_failed = True
+                    log.error(
+                        "The spool %s cannot keep the events of observer %s (%s); they wait in memory "
+                        "for the observer instead.",
+                        self.dispatcher.spool.path, self.dispatcher.name_of(self), reason,
+                    )
             self.queue.append(event)
             self.condition.notify()
 
@@ -116,7 +131,7 @@ class _Worker:
                 sent = event
                 if event.kind in ("started", "queued"):
                     if event.run_id is None and self.dispatcher.run_id is not None:
-                        sent = dataclasses.replace(event, run_id=self.dispatcher.run_id)
+                        sent = dataclasses.replace(event, run_id=self.dispatcher.run_id, id_suggested=True)
                 elif self.own_id is not None and event.run_id != self.own_id:
                     sent = dataclasses.replace(event, run_id=self.own_id)
                 result = self.observer.handle(sent)
@@ -148,6 +163,10 @@ class _Worker:
             with self.condition:
                 if self.give_up:  # it was spooled as undelivered while this call went on
                     self.dispatcher.unspill(self, event)
+                    if event in self.lost:  # ... or could not be: it is not lost after all
+                        self.lost.remove(event)
+                    elif self.kept:
+                        self.kept -= 1
                 if event.kind in ("started", "queued"):
                     self.own_id = str(result) if result is not None else sent.run_id
                     if self._waiter is not None and self._waiter[0] is event:
@@ -191,17 +210,32 @@ class Dispatcher:
         return str(getattr(worker.observer, "name", worker.key))
 
     def start(self, event: Event) -> str | None:
-        """Deliver the queued/started event synchronously; return the run's id."""
+        """Deliver the queued/started event synchronously; return the run's id.
+
+        The first id an observer returns is the run's id, and the later observers
+        are offered it as a suggestion (``id_suggested``): one that cannot store the
+        run under it (a folder or database that numbers its runs differently)
+        records the run under an id of its own, tied to the others by ``run_uid``.
+        """
         self.run_id = event.run_id
         for worker in self.workers:
             sent = (
-                dataclasses.replace(event, run_id=self.run_id)
+                dataclasses.replace(event, run_id=self.run_id, id_suggested=True)
                 if self.run_id != event.run_id
                 else event
             )
             delivered, result = worker.call_now(sent, self.start_timeout)
             if delivered and result is not None and self.run_id is None:
                 self.run_id = str(result)
+            elif delivered and result is not None and str(result) != self.run_id:
+                log.info(
+                    "Observer %s recorded the run as %s (the id %s is taken there); "
+                    "meta.run_uid %s names the run in every store.",
+                    self.name_of(worker),
+                    result,
+                    self.run_id,
+                    self.run_uid,
+                )
             elif not delivered:
                 error = worker.last_error
                 reason = f"{type(error).__name__}: {error}" if error is not None else f"no answer in {self.start_timeout:g} s"
@@ -219,23 +253,24 @@ class Dispatcher:
         for worker in self.workers:
             worker.put(event)
 
-    def spill(self, worker: _Worker, events: list[Event]) -> None:
-        """Write events an observer could not take to the spool (never raises into the run)."""
+    def spill(self, worker: _Worker, events: list[Event]) -> tuple[list[Event], str]:
+        """Write events an observer could not take to the spool; returns ``(not kept, why)``.
+
+        What the spool can take is kept even when some events cannot be (a full
+        disk, a value that cannot be encoded). Never raises into the run.
+        """
         if not events:
-            return
+            return [], ""
         with self._spill_lock:
             try:
-                self.spool.write(
-                    self.run_uid, worker.key, worker.observer.to_url(), worker.own_id, events
-                )
-                self.spilled += len(events)
-            except Exception as error:  # noqa: BLE001 - the last line of defence must not raise
-                log.error(
-                    "Could not spool %d event(s) for observer %s: %s",
-                    len(events),
-                    self.name_of(worker),
-                    error,
-                )
+                url = worker.observer.to_url()
+            except Exception:  # noqa: BLE001 - the events are kept without it
+                url = None
+            lost, reason = spill.keep(
+                lambda batch: self.spool.write(self.run_uid, worker.key, url, worker.own_id, batch), events
+            )
+            self.spilled += len(events) - len(lost)
+            return lost, reason
 
     def unspill(self, worker: _Worker, event: Event) -> None:
         """Remove an event from the spool that its observer took after all."""
@@ -265,9 +300,12 @@ class Dispatcher:
                     # Spooled under the lock: an in-flight delivery that still succeeds
                     # afterwards finds its row there and removes it (see _deliver).
                     worker.spilling = True
-                    self.spill(worker, leftover)
+                    worker.lost, worker.lost_reason = self.spill(worker, leftover)
+                    worker.left_over, worker.kept = len(leftover), len(leftover) - len(worker.lost)
                 worker.condition.notify_all()
-            if leftover:
+            if worker.lost:
+                pass  # reported below, once a call still under way had its chance to finish
+            elif leftover:
                 log.log(
                     logging.INFO if worker.warned else logging.WARNING,
                     "Observer %s did not take %d event(s) before the run ended; they are kept in %s. "
@@ -288,6 +326,61 @@ class Dispatcher:
                 self._flush(worker, deadline)
         for worker in self.workers:
             worker.thread.join(0.5)
+        for worker in self.workers:
+            if worker.lost:
+                self._report_lost(worker)
+
+    def _report_lost(self, worker: _Worker) -> None:
+        """Say exactly what neither the observer nor the spool took, and record the end if possible."""
+        end = spill.final_event(worker.lost)
+        if end is not None:
+            worker.thread.join(_END_TIMEOUT)  # a slow store may still take the call under way
+        with worker.condition:
+            lost, kept = list(worker.lost), worker.kept
+        if not lost:
+            return
+        log.error(
+            "Observer %s did not take %d event(s) of run %s before the run ended, and the spool %s could not "
+            "keep %d of them (%s). Lost: %s.%s",
+            self.name_of(worker), worker.left_over, worker.own_id or self.run_id or self.run_uid,
+            self.spool.path, len(lost), worker.lost_reason, spill.describe(lost),
+            f" The other {kept} are kept there; run `gnomon sync` to deliver them." if kept else "",
+        )
+        if end is not None and end in lost:
+            self._record_end(worker, end)
+
+    def _record_end(self, worker: _Worker, event: Event) -> None:
+        """Give the observer the run's end directly when the spool could not keep it.
+
+        The status is then still recorded wherever the store accepts it, without
+        the events lost before it.
+        """
+        name = self.name_of(worker)
+        if worker.thread.is_alive():  # still inside a call the store does not answer
+            log.error("Observer %s could not record the end of the run either: it stays RUNNING there.", name)
+            return
+        sent = dataclasses.replace(event, run_id=worker.own_id) if worker.own_id is not None else event
+        failure: list[BaseException] = []
+
+        def deliver() -> None:
+            try:
+                worker.observer.handle(sent)
+            except Exception as error:  # noqa: BLE001
+                failure.append(error)
+
+        thread = threading.Thread(target=deliver, name=f"gnomon-end-{worker.key}", daemon=True)
+        thread.start()
+        thread.join(_END_TIMEOUT)
+        if thread.is_alive() or failure:
+            why = f"{type(failure[0]).__name__}: {failure[0]}" if failure else f"no answer in {_END_TIMEOUT:g} s"
+            log.error(
+                "Observer %s could not record the end of the run either (%s): it stays RUNNING there.", name, why
+            )
+        else:
+            log.warning(
+                "Observer %s recorded the end of the run (%s) directly; the events lost before it are missing there.",
+                name, event.kind,
+            )
 
     def _flush(self, worker: _Worker, deadline: float) -> None:
         """Call the observer's flush(), but never wait for it past the drain time."""

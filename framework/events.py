@@ -38,6 +38,8 @@ __all__ = [
     "event_from_dict",
     "event_to_dict",
     "freeze",
+    "MAX_RUN_ID_LENGTH",
+    "artifact_name_problem",
     "is_usable_run_id",
     "thaw",
 ]
@@ -61,13 +63,45 @@ def thaw(value: Any) -> Any:
     return value
 
 
+#: The longest run id every store keeps: SQL's ``runs.run_id`` column holds 64
+#: characters, and a folder name (255 bytes) holds that many of any script.
+MAX_RUN_ID_LENGTH = 64
+
+
 def is_usable_run_id(run_id: str) -> bool:
     """Whether a run id chosen by a user (``-i``) can be stored by every observer.
 
     File storage names a folder after it, so it must be a single path component,
-    and a leading ``_`` is kept for the shared ``_sources``/``_resources`` folders.
+    and a leading ``_`` is kept for the shared ``_sources``/``_resources`` folders;
+    SQL stores at most :data:`MAX_RUN_ID_LENGTH` characters. An id no store can
+    take is refused before the run starts, rather than spooling events that can
+    never be delivered.
     """
-    return bool(run_id) and run_id not in {".", ".."} and not set(run_id) & {"/", "\\", "\0"} and not run_id.startswith("_")
+    return (
+        0 < len(run_id) <= MAX_RUN_ID_LENGTH
+        and run_id not in {".", ".."}
+        and not set(run_id) & {"/", "\\", "\0"}
+        and not run_id.startswith("_")
+    )
+
+
+def artifact_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an artifact in every store, or None when it can.
+
+    Names may hold folders (``plots/loss.png``), but no part may be empty, ``.``
+    or ``..`` and the name may not be absolute: file storage would have to store
+    such a name under another one, where a second artifact could silently take
+    its place.
+    """
+    if not name:
+        return "an artifact name cannot be empty"
+    if "\0" in name:
+        return "an artifact name cannot contain a NUL character"
+    if name.startswith("/"):
+        return "an artifact name cannot be an absolute path"
+    if any(part in {"", ".", ".."} for part in name.split("/")):
+        return "no part of an artifact name may be empty, '.' or '..'"
+    return None
 
 
 def utcnow() -> datetime:
@@ -87,7 +121,15 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueuedEvent(Event):
-    """The run was queued (``-q``): recorded, not executed."""
+    """The run was queued (``-q``): recorded, not executed.
+
+    ``run_uid`` names the run in every store and in the spool, whatever id each
+    store gave it, so a start delivered again is recognised exactly.
+    ``id_suggested`` says that ``run_id`` was chosen by another observer of the
+    run, not by the user: a store that cannot take that id records the run under
+    an id of its own (and returns it) instead of failing. A user's id (``-i``) is
+    never replaced.
+    """
 
     kind: ClassVar[str] = "queued"
     experiment: Mapping[str, Any]
@@ -95,11 +137,13 @@ class QueuedEvent(Event):
     host: Mapping[str, Any]
     config: Mapping[str, Any]
     meta: Mapping[str, Any]
+    run_uid: str | None = None
+    id_suggested: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartedEvent(Event):
-    """The run started; ``time`` is its start time."""
+    """The run started; ``time`` is its start time (``run_uid``, ``id_suggested``: see QueuedEvent)."""
 
     kind: ClassVar[str] = "started"
     experiment: Mapping[str, Any]
@@ -107,6 +151,8 @@ class StartedEvent(Event):
     host: Mapping[str, Any]
     config: Mapping[str, Any]
     meta: Mapping[str, Any]
+    run_uid: str | None = None
+    id_suggested: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -267,7 +267,9 @@ class Experiment(Ingredient):
         from .commands import show_config
         from .host import get_host_info
         from .randomness import set_global_seed
+        from .redaction import scrub_secrets
         from .run import Run
+        from .serialize import MAX_DEPTH, depth_problem
         from .settings import SETTINGS
 
         options = normalize_options(options, self)
@@ -276,14 +278,23 @@ class Experiment(Ingredient):
         function = self._command(command_name)
         name = command_name or str(self.default_command)
         root_logger, run_logger = self._loggers()
-        config, summary = resolve_config(
-            self,
-            command_name=name,
-            config_updates=config_updates,
-            named_configs=list(named_configs),
-            logger=run_logger,
-            force=bool(options.get("--force")),
-        )
+        try:
+            config, summary = resolve_config(
+                self,
+                command_name=name,
+                config_updates=config_updates,
+                named_configs=list(named_configs),
+                logger=run_logger,
+                force=bool(options.get("--force")),
+            )
+        except RecursionError:
+            raise ConfigError(
+                f"The config is nested too deeply to resolve: gnomon keeps at most {MAX_DEPTH} levels "
+                "of dicts and lists. Flatten it, e.g. with dotted names ('a.b.c') or a list of pairs."
+            ) from None
+        too_deep = depth_problem(config, where="config")
+        if too_deep is not None:
+            raise ConfigError(too_deep)
         order = ingredient_order(self)
         context = RunContext(
             config=config,
@@ -293,7 +304,8 @@ class Experiment(Ingredient):
         )
         meta = {
             "command": name,
-            "options": dict(options),
+            # Passwords in database URLs (-s, -m, -O) are needed to connect, never stored.
+            "options": scrub_secrets(dict(options)),
             "named_configs": list(named_configs),
             "config_updates": dict(config_updates or {}),
             **dict(meta_info or {}),

@@ -13,6 +13,7 @@ executes ``py/reduce`` entries).
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Callable, Mapping
@@ -22,9 +23,19 @@ from typing import Any
 import orjson
 
 from gnomon.errors import SerializationError
-import contextlib
 
-__all__ = ["TYPE_KEY", "decode", "describe", "dumps", "encode", "loads", "normalize_config_value"]
+__all__ = [
+    "MAX_DEPTH",
+    "TYPE_KEY",
+    "decode",
+    "depth_problem",
+    "describe",
+    "dumps",
+    "encode",
+    "loads",
+    "normalize_config_value",
+    "too_deep_message",
+]
 
 TYPE_KEY = "__type__"
 _PLAIN = (str, int, bool, type(None))
@@ -39,8 +50,42 @@ def _float(value: float) -> Any:
     return {TYPE_KEY: "float", "value": text}
 
 
+#: The deepest nesting of dicts and lists gnomon stores, counted on the stored
+#: (encoded) form with the top-level container as level 1. Every backend holds it:
+#: MariaDB refuses JSON documents 32 levels deep, MongoDB documents 100, orjson
+#: (file storage, the spool) 254, and Python's recursion ends near 1000.
+MAX_DEPTH = 30
+
+_SHOWN_KEYS = 6  # keys of a long key path that messages show at each end
+
+
 def _path(where: str, key: Any) -> str:
     return f"{where}[{key!r}]"
+
+
+class _TooDeep(Exception):
+    """Raised inside :func:`encode` when a container would sit deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(where)
+        self.where = where
+
+
+def _short_path(where: str) -> str:
+    """A key path cut in the middle when it is long: ``info['a']['x']…['x'] (301 keys)``."""
+    parts = where.split("][")
+    if len(parts) <= 2 * _SHOWN_KEYS:
+        return where
+    return "][".join(parts[:_SHOWN_KEYS]) + "]…[" + "][".join(parts[-_SHOWN_KEYS:]) + f" ({len(parts)} keys)"
+
+
+def too_deep_message(where: str) -> str:
+    """The message for a value nested deeper than :data:`MAX_DEPTH` at key path ``where``."""
+    return (
+        f"{_short_path(where)}: nested deeper than {MAX_DEPTH} levels of dicts and lists, "
+        f"the most every store keeps (MariaDB's JSON stops at 32). Flatten it, e.g. with "
+        "dotted names ('a.b.c') or a list of pairs, or store it as an artifact."
+    )
 
 
 def encode(
@@ -49,45 +94,107 @@ def encode(
     """Turn ``value`` into plain JSON-compatible data, tagging what JSON cannot hold.
 
     Raises :class:`SerializationError` naming ``where`` and the key path of the first
-    value that cannot be stored, unless ``fallback`` is given: then that value is
-    replaced by ``fallback(value)`` (info and results use :func:`describe`, so an odd
-    object in them is kept as readable text instead of failing the run).
+    value that cannot be stored, or that is nested deeper than :data:`MAX_DEPTH`,
+    unless ``fallback`` is given: then that value is replaced by ``fallback(value)``
+    (info and results use :func:`describe`, so an odd object, or a part nested too
+    deeply, is kept as readable text instead of failing the run).
+    """
+    try:
+        return _encode(value, where, fallback, fallback, 1)
+    except _TooDeep as error:
+        raise SerializationError(too_deep_message(error.where)) from None
+
+
+def depth_problem(value: Any, *, where: str = "value") -> str | None:
+    """Why ``value`` is nested too deeply to store (see :data:`MAX_DEPTH`), or None.
+
+    Only the nesting is checked: values of other types count as the tagged
+    objects they are stored as, and are not otherwise judged.
+    """
+    try:
+        _encode(value, where, lambda _: None, None, 1)
+    except _TooDeep as error:
+        return too_deep_message(error.where)
+    except RecursionError:
+        return too_deep_message(where)
+    return None
+
+
+def _container(level: int, where: str) -> None:
+    if level > MAX_DEPTH:
+        raise _TooDeep(where)
+
+
+def _encode(
+    value: Any,
+    where: str,
+    fallback: Callable[[Any], Any] | None,
+    deep: Callable[[Any], Any] | None,
+    level: int,
+) -> Any:
+    """:func:`encode` at nesting ``level``: a container made here sits at that level.
+
+    A container whose children would sit too deep becomes ``deep(container)`` when
+    ``deep`` is given (at a level that still fits); otherwise :class:`_TooDeep`
+    names the first key path that does not fit.
     """
     if isinstance(value, _PLAIN):
         if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
+            _container(level, where)
             return {TYPE_KEY: "int", "value": str(value)}  # JSON readers and BSON stop at 64 bits
         return value
     if isinstance(value, float):
+        if not math.isfinite(value):
+            _container(level, where)
         return _float(value)
+    try:
+        return _encode_container(value, where, fallback, deep, level)
+    except _TooDeep:
+        if deep is None or level > MAX_DEPTH:
+            raise
+        return deep(value)
+
+
+def _encode_container(
+    value: Any,
+    where: str,
+    fallback: Callable[[Any], Any] | None,
+    deep: Callable[[Any], Any] | None,
+    level: int,
+) -> Any:
+    below = level + 1
     if isinstance(value, Mapping):
+        _container(level, where)
         if all(type(k) is str for k in value) and TYPE_KEY not in value:
-            return {
-                k: encode(v, where=_path(where, k), fallback=fallback) for k, v in value.items()
-            }
+            return {k: _encode(v, _path(where, k), fallback, deep, below) for k, v in value.items()}
+        _container(level + 2, where)  # the pairs: {"items": [[key, value], ...]}
         return {
             TYPE_KEY: "dict",
             "items": [
                 [
-                    encode(k, where=where, fallback=fallback),
-                    encode(v, where=_path(where, k), fallback=fallback),
+                    _encode(k, where, fallback, deep, level + 3),
+                    _encode(v, _path(where, k), fallback, deep, level + 3),
                 ]
                 for k, v in value.items()
             ],
         }
     if isinstance(value, list):
-        return [encode(v, where=_path(where, i), fallback=fallback) for i, v in enumerate(value)]
+        _container(level, where)
+        return [_encode(v, _path(where, i), fallback, deep, below) for i, v in enumerate(value)]
     if isinstance(value, tuple):
+        _container(below, where)
         return {
             TYPE_KEY: "tuple",
-            "values": [
-                encode(v, where=_path(where, i), fallback=fallback) for i, v in enumerate(value)
-            ],
+            "values": [_encode(v, _path(where, i), fallback, deep, level + 2) for i, v in enumerate(value)],
         }
     if isinstance(value, set | frozenset):
-        items = [encode(v, where=where, fallback=fallback) for v in value]
+        _container(below, where)
+        items = [_encode(v, where, fallback, deep, level + 2) for v in value]
         with contextlib.suppress(TypeError):
             items.sort()
         return {TYPE_KEY: "frozenset" if isinstance(value, frozenset) else "set", "values": items}
+    if isinstance(value, dt.datetime | dt.date | dt.time | dt.timedelta | PurePath | bytes | bytearray):
+        _container(level, where)
     if isinstance(value, dt.datetime):
         return {TYPE_KEY: "datetime", "value": value.isoformat()}
     if isinstance(value, dt.date):
@@ -102,8 +209,11 @@ def encode(
         return {TYPE_KEY: "bytes", "value": base64.b64encode(bytes(value)).decode("ascii")}
     encoded = _encode_library_value(value, where)
     if encoded is not _UNKNOWN:
+        if level + _depth_of(encoded) - 1 > MAX_DEPTH:
+            raise _TooDeep(where)
         return encoded
     if fallback is not None:
+        _container(level, where)  # the stand-in is a dict too
         return fallback(value)
     raise SerializationError(
         f"{where}: cannot store a value of type {type(value).__module__}.{type(value).__qualname__} "
@@ -111,13 +221,32 @@ def encode(
     )
 
 
+def _depth_of(data: Any) -> int:
+    """Levels of dicts and lists in encoded data (0 for a scalar)."""
+    if isinstance(data, dict):
+        return 1 + max(map(_depth_of, data.values()), default=0)
+    if isinstance(data, list):
+        return 1 + max(map(_depth_of, data), default=0)
+    return 0
+
+
 _UNKNOWN = object()
 
 
 def describe(value: Any) -> dict[str, Any]:
-    """A readable stand-in for a value that has no JSON form: its type and repr."""
+    """A readable stand-in for a value that has no JSON form: its type and repr.
+
+    A repr that fails (a broken ``__repr__``, or data nested past Python's
+    recursion limit) is replaced by a note saying so: describing never raises.
+    """
     kind = type(value)
-    return {TYPE_KEY: "repr", "type": f"{kind.__module__}.{kind.__qualname__}", "repr": repr(value)}
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{kind.__qualname__} nested too deeply to show>"
+    except Exception as error:  # noqa: BLE001 - a user's __repr__ may raise anything
+        text = f"<{kind.__qualname__} whose repr() failed: {type(error).__name__}>"
+    return {TYPE_KEY: "repr", "type": f"{kind.__module__}.{kind.__qualname__}", "repr": text}
 
 
 def _short_repr(value: Any) -> str:

@@ -69,6 +69,16 @@ def _user_spool_dir() -> Path:
     return Path(platformdirs.user_data_dir("gnomon", appauthor=False)) / "spool"
 
 
+def _narrow(path: Path, mode: int) -> None:
+    """Take away the permissions of others on ``path`` when this user owns it."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return
+    if status.st_mode & 0o077 and status.st_uid == getattr(os, "getuid", lambda: status.st_uid)():
+        os.chmod(path, mode)
+
+
 class Spool:
     """One spool directory: the events database plus staged artifact files.
 
@@ -82,6 +92,7 @@ class Spool:
         if directory is None and SETTINGS.SPOOL_DIR:
             directory = SETTINGS.SPOOL_DIR
         self._directory = Path(directory) if directory is not None else None
+        self._private = False
 
     @functools.cached_property
     def directory(self) -> Path:
@@ -95,15 +106,40 @@ class Spool:
         return self.directory / "spool.sqlite"
 
     def staging_dir(self, run_uid: str) -> Path:
-        """Where a run keeps the artifact snapshots its events point to."""
+        """Where a run keeps the artifact snapshots its events point to (made private on first use)."""
+        self._make_private(database=False)
         return self.directory / "staging" / run_uid
+
+    def _make_private(self, *, database: bool = True) -> None:
+        """Create the spool folder and its database readable by their owner only.
+
+        The spool holds what a run produced (output, metrics, artifacts, configs)
+        before a store has it; nobody else on the machine may read it. A folder
+        or file made before with wider permissions is narrowed, when it is ours.
+        """
+        if self._private:
+            return
+        directory = self.directory
+        if not directory.exists() or (directory / "spool.sqlite").exists() or not any(directory.iterdir()):
+            # a spool folder (new, empty or ours already); a folder of other things
+            # that the setting points at (a home folder, say) keeps its permissions
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _narrow(directory, 0o700)
+        if not database:
+            return
+        if not self.path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        for suffix in ("", "-wal", "-shm"):  # SQLite gives these the database's permissions
+            _narrow(Path(f"{self.path}{suffix}"), 0o600)
+        self._private = True
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         import sqlite3
 
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self._make_private()
             connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         except (OSError, sqlite3.Error) as error:
             raise SpoolError(f"Cannot open the spool {self.path}: {error}") from error

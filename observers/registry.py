@@ -26,6 +26,7 @@ from typing import Any
 
 from gnomon.errors import ObserverError, UnknownObserverError
 from gnomon.observers.base import Observer
+from gnomon.redaction import redact_url
 
 __all__ = ["ENTRY_POINT_GROUP", "STORE_ENTRY_POINT_GROUP", "available_schemes", "observer_from_url", "reset", "store_class"]
 
@@ -97,14 +98,14 @@ def _scheme_of(url: str) -> str | None:
     return None
 
 
-def _unknown(scheme: str, url: str) -> UnknownObserverError:
+def _unknown(scheme: str, url: str, group: str = ENTRY_POINT_GROUP) -> UnknownObserverError:
     known = available_schemes()
     close = difflib.get_close_matches(scheme, known, n=3, cutoff=0.6)
     hint = ""
     if close:
         hint = " Did you mean " + " or ".join(repr(c) for c in close) + "?"
     return UnknownObserverError(
-        f"no observer is registered for the URL scheme {scheme!r} in {url!r}.{hint} "
+        f"no observer is registered for the URL scheme {scheme!r} in {redact_url(url)!r}.{hint} "
         f"Known schemes: {', '.join(known)}. A plugin adds a scheme through the "
         f"{ENTRY_POINT_GROUP!r} entry-point group; a plain path means file storage."
     )
@@ -115,7 +116,7 @@ def _missing_extra(scheme: str, url: str, error: BaseException | None, what: str
     cause = f" ({error})" if error is not None else ""
     return ObserverError(
         f"the {what} for {scheme}:// URLs is not available{cause}: "
-        f"install it with pip install 'gnomon[{extra}]' to use {url!r}"
+        f"install it with pip install 'gnomon[{extra}]' to use {redact_url(url)!r}"
     )
 
 
@@ -126,7 +127,7 @@ def _load_class(scheme: str, url: str, group: str = ENTRY_POINT_GROUP) -> Any:
     if not candidates:
         if scheme in _BUILTIN_EXTRAS:
             raise _missing_extra(scheme, url, None, what)
-        raise _unknown(scheme, url)
+        raise _unknown(scheme, url, group)
     failures: list[str] = []
     last_error: BaseException | None = None
     for ep in candidates:
@@ -179,7 +180,7 @@ def observer_from_url(url: str) -> Observer:
     try:
         observer = from_url(url)
     except NotImplementedError as error:
-        raise ObserverError(f"{cls!r} cannot be created from the URL {url!r}: {error}") from error
+        raise ObserverError(f"{cls!r} cannot be created from the URL {redact_url(url)!r}: {error}") from error
     if not isinstance(observer, Observer):
         from gnomon.observers.base import as_observer
 

@@ -563,3 +563,266 @@ def test_concurrent_refreshes_agree(store_dir: Path) -> None:
     for thread in threads:
         thread.join()
     assert not errors and set(results) == {b'["1","2","3"]'}
+
+
+# ---------------------------------------------------------------------- order and limit in the index --
+
+
+def write_sacred_run(basedir: Path, name: str, **fields: Any) -> Path:
+    """A run folder as Sacred's FileStorageObserver leaves it (naive UTC times; queued runs have no start)."""
+    folder = basedir / name
+    folder.mkdir(parents=True)
+    run = {
+        "status": fields.get("status", "COMPLETED"),
+        "command": "main",
+        "experiment": {"name": fields["experiment"]} if fields.get("experiment") else {},
+        "meta": {"queue_time": fields["queue_time"]} if fields.get("queue_time") else {},
+        "host": {"hostname": "h"},
+        "start_time": fields.get("start_time"),
+        "stop_time": fields.get("stop_time"),
+        "heartbeat": fields.get("stop_time"),
+        "result": fields.get("result", 1),
+        "artifacts": [],
+        "resources": [],
+    }
+    (folder / "run.json").write_text(json.dumps({k: v for k, v in run.items() if v is not None}))
+    (folder / "config.json").write_text(json.dumps({"lr": fields.get("lr", 0.1)}))
+    return folder
+
+
+class InMemoryOrder(FileRunStore):
+    """The same folder, but sorted by the query layer in memory: the reference order."""
+
+    def supports_order(self, path: tuple[str, ...]) -> bool:
+        return False
+
+
+@pytest.fixture
+def ordered_dir(tmp_path: Path) -> Path:
+    """70 runs with random start times: many ties, queued runs without one, ids such as 2, 10, 007, 7, a, B."""
+    import random
+
+    rng = random.Random(20240501)
+    basedir = tmp_path / "runs"
+    starts = [
+        "2024-05-01T12:00:00",
+        "2024-05-01T12:00:00.500000",
+        "2024-05-01T12:00:00.000001",
+        "2024-05-01T11:59:59.999999",
+        "2023-12-31T23:00:00",
+        "2024-05-02T00:00:00",
+    ]
+    names = [str(i) for i in range(1, 61)] + ["007", "7x", "a", "B", "b10", "b9", "z", "0", "00", "1000"]
+    for name in names:
+        queued = rng.random() < 0.2
+        start = None if queued else rng.choice(starts)
+        write_sacred_run(
+            basedir,
+            name,
+            status="QUEUED" if queued else rng.choice(["COMPLETED", "FAILED", "RUNNING"]),
+            start_time=start,
+            stop_time=None if queued or rng.random() < 0.3 else rng.choice(starts),
+            queue_time=rng.choice(starts) if queued else None,
+            experiment=rng.choice(["x", "y", "ü", "Y", None]),
+            lr=rng.choice([0.01, 0.1, 0.5, 1.0]),
+        )
+    return basedir
+
+
+ORDERS = [
+    "-start_time",
+    "start_time",
+    "-stop_time",
+    "heartbeat",
+    "-queue_time",
+    "experiment",
+    "-experiment",
+    "id",
+    "-id",
+    ["experiment", "-start_time"],
+    ["-stop_time", "start_time"],
+    ["recorded_status", "-id"],
+]
+WHERES = [None, "config.lr < 0.5", 'experiment == "x" or config.lr == 1', 'status == "COMPLETED"']
+
+
+@pytest.mark.parametrize("nulls_last", [True, False], ids=["nulls-last", "is-null"])
+def test_ordered_limited_listing_equals_the_query_layers_order(
+    ordered_dir: Path, nulls_last: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gnomon.observers.file import index_schema
+    from gnomon.query.store import Store
+
+    monkeypatch.setattr(index_schema, "_NULLS_LAST", nulls_last)  # SQLite before 3.30 has no NULLS LAST
+    pushed, reference = Store(FileRunStore(ordered_dir)), Store(InMemoryOrder(ordered_dir))
+    assert pushed.backend.supports_order(("start_time",)) and pushed.backend.supports_order(("id",))
+    assert not pushed.backend.supports_order(("config", "lr")) and not pushed.backend.supports_order(("status",))
+    assert reference.runs(order_by="-start_time").count() == 70
+    for order in ORDERS:
+        for where in WHERES:
+            expected = reference.runs(where, order_by=order).ids
+            for limit in (None, 0, 1, 7, 50, 100):
+                got = pushed.runs(where, order_by=order, limit=limit).ids
+                assert got == expected[:limit], (order, where, limit)
+    # the natural order of ids, and missing start times last in both directions
+    ascending = pushed.runs(order_by="start_time").ids
+    queued = [r["run_id"] for r in pushed.backend.summaries(None) if r["start_time"] is None]
+    assert queued and set(ascending[-len(queued) :]) == set(queued)
+    assert set(pushed.runs(order_by="-start_time").ids[-len(queued) :]) == set(queued)
+    assert pushed.runs(order_by="id").ids[:5] == ["0", "00", "1", "2", "3"]
+    assert pushed.runs(order_by="id").ids[-7:] == ["1000", "7x", "B", "a", "b10", "b9", "z"]
+
+
+def test_offsets_and_filters_on_the_backend_directly(ordered_dir: Path) -> None:
+    store, reference = FileRunStore(ordered_dir), InMemoryOrder(ordered_dir)
+    where = Cmp(("config", "lr"), "lt", 0.5)
+    for order_by in ([(("start_time",), True)], [(("start_time",), False), (("id",), True)], []):
+        for condition in (None, where):
+            whole = [r["run_id"] for r in store.summaries(condition, order_by=order_by)]
+            assert whole == [r["run_id"] for r in reference.summaries(condition, order_by=order_by)]
+            for offset, limit in ((0, 5), (3, 5), (60, 20), (100, 5), (4, None)):
+                part = store.summaries(condition, order_by=order_by, limit=limit, offset=offset)
+                assert [r["run_id"] for r in part] == whole[offset:][:limit], (order_by, condition, offset, limit)
+    assert store.count(None) == 70
+    assert store.count(where) == len(store.summaries(where)) == len(reference.summaries(where))
+    roots = store.summaries(where, order_by=[(("start_time",), True)], limit=3, roots=frozenset({"host"}))
+    assert [r["host"] for r in roots] == [{"hostname": "h"}] * 3 and "info" not in roots[0]
+
+
+def test_only_the_runs_returned_are_decoded(ordered_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gnomon.observers.file import store as store_module
+
+    store = FileRunStore(ordered_dir)
+    store.refresh()
+    decoded: list[str] = []
+    original = store_module.record_from_row
+
+    def counting(run_id: str, *args: Any) -> dict[str, Any]:
+        decoded.append(run_id)
+        return original(run_id, *args)
+
+    monkeypatch.setattr(store_module, "record_from_row", counting)
+    latest = store.summaries(None, order_by=[(("start_time",), True)], limit=5)
+    assert decoded == [r["run_id"] for r in latest]
+    decoded.clear()
+    store.summaries(Cmp(("config", "lr"), "lt", 0.5), order_by=[(("start_time",), True)], limit=3)
+    assert 3 <= len(decoded) < 70  # decoded in order until three matched
+    decoded.clear()
+    assert store.count(None) == 70 and not decoded
+
+
+OLD_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE state (name TEXT PRIMARY KEY, sig BLOB NOT NULL, racy INTEGER NOT NULL, ok INTEGER NOT NULL,
+    problem TEXT, log_offset INTEGER);
+CREATE TABLE records (name TEXT PRIMARY KEY, record BLOB, bits INTEGER, metrics BLOB);
+CREATE TABLE details (name TEXT PRIMARY KEY, roots BLOB, links BLOB, seqs BLOB);
+CREATE TABLE outputs (name TEXT PRIMARY KEY, ino INTEGER, bytes INTEGER, chars INTEGER, marks BLOB);
+CREATE TABLE digests (path TEXT PRIMARY KEY, sig BLOB, sha256 TEXT, md5 TEXT);
+INSERT INTO meta VALUES ('version', '1');
+"""
+
+
+def test_an_index_of_the_previous_format_is_rebuilt(store_dir: Path) -> None:
+    import sqlite3
+
+    from gnomon.observers.file.index_schema import VERSION
+    from gnomon.observers.file.signatures import Listing
+
+    store = FileRunStore(store_dir)
+    expected = store.summaries(None, order_by=[(("start_time",), True)])
+    store.close()
+    index = store_dir / "_gnomon" / "index.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{index}{suffix}").unlink(missing_ok=True)
+    with Listing(str(store_dir)) as listing:
+        signature = listing.signature("1")
+    old = sqlite3.connect(index)
+    old.executescript(OLD_SCHEMA)
+    # a version-1 row that a reader trusting it would return as it is
+    old.execute("INSERT INTO state VALUES ('1', ?, 0, 1, NULL, 0)", (signature,))
+    old.execute("INSERT INTO records VALUES ('1', ?, 0, NULL)", (b'{"stale": true}',))
+    old.commit()
+    old.close()
+    store = FileRunStore(store_dir)
+    assert same(store.summaries(None, order_by=[(("start_time",), True)]), expected)
+    assert [r["run_id"] for r in expected] == ["3", "2", "1"]
+    assert store.index._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() == (VERSION,)
+
+
+@pytest.mark.parametrize("file", ["run.json", "config.json", "info.json", "metrics.json", "metrics.jsonl"])
+def test_a_change_to_any_indexed_file_is_seen(tmp_path: Path, file: str) -> None:
+    """In place (same size, another mtime) and atomically (same size and mtime, another inode)."""
+    basedir = tmp_path / "runs"
+    folder = write_sacred_run(basedir, "1", start_time="2024-05-01T12:00:00", result=1)
+    write_sacred_run(basedir, "2", start_time="2024-05-01T12:00:00", result=2)
+    (folder / "info.json").write_text('{"n": 1}')
+    if file == "metrics.jsonl":
+        (folder / "metrics.jsonl").write_bytes(
+            b'{"seq":0,"series":{"m":{"steps":[0],"values":[1.0],"timestamps":[0]}}}\n'
+        )
+    else:
+        (folder / "metrics.json").write_text('{"m": {"steps": [0], "values": [1.0], "timestamps": ["2024-05-01"]}}')
+    settled = time.time() - 3600
+
+    def age(path: Path, seconds: float) -> None:
+        os.utime(path, (seconds, seconds))
+
+    for path in folder.iterdir():
+        age(path, settled)
+    store = FileRunStore(basedir)
+    assert store.refresh()[0] == ["1", "2"]
+
+    def seen() -> Any:
+        (record,) = [r for r in store.summaries(None, roots=frozenset({"info"})) if r["run_id"] == "1"]
+        return record["result"], record["config"]["lr"], record["info"]["n"], record["metrics"]["m"]["last"]
+
+    before = seen()
+    target = folder / file
+    text = target.read_bytes()
+    if file == "metrics.jsonl":  # an append-only log: appended to, or replaced by another file
+        with open(target, "ab") as f:
+            f.write(b'{"seq":1,"series":{"m":{"steps":[1],"values":[2.0],"timestamps":[1]}}}\n')
+        assert store.refresh() == ([], ["1"], []) and seen()[3] == 2.0
+        replaced = target.with_suffix(".new")
+        replaced.write_bytes(target.read_bytes().replace(b"[2.0]", b"[3.0]"))
+        os.replace(replaced, target)
+        assert store.refresh() == ([], ["1"], []) and seen()[3] == 3.0
+        return
+    old, new = {"run.json": (b'"result": 1', b'"result": 4'), "config.json": (b"0.1", b"0.4")}.get(file, (b"1", b"4"))
+    changed = text.replace(old, new, 1)
+    assert changed != text and len(changed) == len(text)
+    with open(target, "r+b") as f:  # in place, as Sacred writes
+        f.write(changed)
+    age(target, settled + 1)
+    assert store.refresh() == ([], ["1"], []) and seen() != before
+    after_in_place = seen()
+    replaced = target.with_name(file + ".new")
+    replaced.write_bytes(text)  # the old content back, same size and mtime: only the inode differs
+    age(replaced, settled + 1)
+    os.replace(replaced, target)
+    assert store.refresh() == ([], ["1"], []) and seen() == before != after_in_place
+    assert store.refresh() == ([], [], [])
+
+
+def test_stores_opened_at_once_on_a_new_folder_wait_for_each_other(store_dir: Path) -> None:
+    """Switching a new index to WAL mode finds it locked by the others: that is waited for, never taken for damage."""
+
+    def read(results: list[list[str]], errors: list[BaseException]) -> None:
+        try:  # a "damaged index" warning is an error here (filterwarnings = error)
+            store = FileRunStore(store_dir)
+            results.append([r["run_id"] for r in store.summaries(None)])
+            store.close()
+        except BaseException as error:
+            errors.append(error)
+
+    for _ in range(15):
+        shutil.rmtree(store_dir / "_gnomon", ignore_errors=True)
+        results: list[list[str]] = []
+        errors: list[BaseException] = []
+        threads = [threading.Thread(target=read, args=(results, errors)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors and results == [["1", "2", "3"]] * 4

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from gnomon.events import is_usable_run_id
+from gnomon.events import MAX_RUN_ID_LENGTH, is_usable_run_id
 
 __all__ = [
     "CAPTURE_MODES",
@@ -48,8 +48,10 @@ def run_id(value: Any) -> str:
     """A run id every storage can use: it names a folder in file storage."""
     text = str(value)
     if not is_usable_run_id(text):
+        shown = text if len(text) <= 80 else text[:77] + "..."
         raise ValueError(
-            f"{text!r} cannot be a run id: use a non-empty name without '/', '\\' or a leading '_'"
+            f"{shown!r} cannot be a run id: use a non-empty name of at most {MAX_RUN_ID_LENGTH} "
+            f"characters (this one has {len(text)}) without '/', '\\' or a leading '_'"
         )
     return text
 

@@ -169,6 +169,11 @@ class ConfigDict:
             raise ConfigError(
                 f"A config must be a dict, not {type(values).__name__} (from {source})."
             )
+        from ..serialize import depth_problem
+
+        too_deep = depth_problem(values, where=f"config ({source})")
+        if too_deep is not None:  # checked first: the checks below recurse level by level
+            raise ConfigError(too_deep)
         validate_keys(values)
         self._values = normalize_config(dict(values))
         self.source = source

@@ -2,8 +2,14 @@
 
 Loading a config file never runs code: JSON goes through :func:`gnomon.serialize.loads`
 (only gnomon's own value tags are decoded; a jsonpickle ``{"py/reduce": ...}`` entry
-stays a plain dict), YAML through ``yaml.safe_load`` and TOML through :mod:`tomllib`.
+stays a plain dict), YAML through PyYAML's safe loader and TOML through :mod:`tomllib`.
 Every failure is a :class:`~gnomon.errors.ConfigError` naming the file and the problem.
+
+A config file is also bounded in what it can cost: YAML aliases may repeat at most
+:data:`MAX_ALIAS_EXPANSION` values (a few hundred bytes of nested aliases, "billion
+laughs", would otherwise expand to a billion), an alias may not contain itself, and
+no file may nest deeper than :data:`gnomon.serialize.MAX_DEPTH` levels, the most a
+run's config can have in every store.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["CONFIG_FILE_SUFFIXES", "dump_toml", "load_config_file", "save_config_file"]
+__all__ = ["CONFIG_FILE_SUFFIXES", "MAX_ALIAS_EXPANSION", "dump_toml", "load_config_file", "save_config_file"]
 
 CONFIG_FILE_SUFFIXES = (".json", ".yaml", ".yml", ".toml")
+
+#: Values YAML aliases may add to a config file beyond those written in it.
+MAX_ALIAS_EXPANSION = 100_000
 
 
 def _suffix(filename: str) -> str:
@@ -55,11 +64,13 @@ def load_config_file(filename: str | os.PathLike[str]) -> dict[str, Any]:
 
             data = tomllib.loads(raw.decode("utf-8"))
         else:
-            import yaml
-
-            data = yaml.safe_load(raw.decode("utf-8"))
+            data = _load_yaml(raw.decode("utf-8"), name)
     except UnicodeDecodeError as error:
         raise ConfigError(f"Config file {name!r} is not UTF-8 text: {error}.") from None
+    except ConfigError:
+        raise
+    except RecursionError:
+        raise ConfigError(_too_deep(name)) from None
     except Exception as error:  # each parser has its own error types; all mean "not readable"
         raise ConfigError(
             f"Config file {name!r} is not valid {suffix[1:].upper()}: {error}"
@@ -71,7 +82,88 @@ def load_config_file(filename: str | os.PathLike[str]) -> dict[str, Any]:
             f"Config file {name!r} holds a {type(data).__name__}, "
             "but a config file must hold a mapping of keys to values."
         )
+    from ..serialize import depth_problem
+
+    if depth_problem(data, where="config") is not None:
+        raise ConfigError(_too_deep(name))
     return dict(data)
+
+
+def _too_deep(name: str) -> str:
+    from ..serialize import MAX_DEPTH
+
+    return (
+        f"Config file {name!r} is nested deeper than {MAX_DEPTH} levels of dicts and lists, the most "
+        "a run's config can have in every store. Flatten it, e.g. with dotted names ('a.b.c')."
+    )
+
+
+def _load_yaml(text: str, name: str) -> Any:
+    """``yaml.safe_load``, refusing aliases that expand too far or contain themselves.
+
+    The document is composed into nodes first (aliases there are shared, so this
+    is cheap), measured, and only then built into Python values.
+    """
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        written, expanded = _yaml_size(node, name)
+        if expanded - written > MAX_ALIAS_EXPANSION:
+            raise ConfigError(
+                f"Config file {name!r} uses YAML aliases (*name) that repeat at least "
+                f"{expanded - written:,} values; at most {MAX_ALIAS_EXPANSION:,} are allowed. Write the "
+                "values out, or repeat fewer of them."
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _yaml_size(root: Any, name: str) -> tuple[int, int]:
+    """(nodes written, nodes after expanding every alias) of a composed YAML document.
+
+    Sizes are computed once per node, without recursion; counting stops as soon
+    as the expansion is over the limit, so a billion-laugh file costs microseconds.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    limit = 1 << 62
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _yaml_children(node))
+            sizes[key] = min(total, limit)
+            if len(sizes) + MAX_ALIAS_EXPANSION < total:  # over the limit already
+                return len(sizes), total
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise ConfigError(
+                f"Config file {name!r} has a YAML alias (*name) inside the value it names; "
+                "a config must be a tree of values, not refer to itself."
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _yaml_children(node) if id(child) not in sizes)
+    return len(sizes), sizes[id(root)]
+
+
+def _yaml_children(node: Any) -> list[Any]:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def save_config_file(config: Mapping[str, Any], filename: str | os.PathLike[str]) -> None:

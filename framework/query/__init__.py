@@ -18,7 +18,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
-from gnomon.errors import FilterError, ObserverError, RunNotFoundError, StoreError
+from gnomon.errors import FilterError, GnomonError, ObserverError, RunNotFoundError, StoreError
 
 if TYPE_CHECKING:
     from gnomon.query.lineage import Graph
@@ -52,10 +52,6 @@ def __getattr__(name: str) -> object:
     return getattr(module, "StoredRun" if name == "Run" else name)
 
 
-def _redacted(url: str) -> str:
-    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
-
-
 def open(url_or_path: str | os.PathLike[str], *, died_after: float | None = None) -> Store:  # noqa: A001
     """Open a store for reading: a file-storage folder (path or ``file://``), ``sqlite:///…``,
     ``postgresql://…``, ``mysql+pymysql://…`` (MariaDB/MySQL), ``mongodb://host:port/db`` or
@@ -78,8 +74,17 @@ def open(url_or_path: str | os.PathLike[str], *, died_after: float | None = None
     try:
         cls = store_class(url)
     except ObserverError as error:
-        raise StoreError(f"cannot open {_redacted(url)}: {error}") from None
-    backend = cls.from_url(url)
+        from gnomon.redaction import redact_url
+
+        raise StoreError(f"cannot open {redact_url(url)}: {error}") from None
+    try:
+        backend = cls.from_url(url)
+    except GnomonError:
+        raise
+    except (ValueError, ImportError, OSError) as error:  # a malformed URL the backend's parser refused
+        from gnomon.redaction import redact_url
+
+        raise StoreError(f"cannot open {redact_url(url)}: {redact_url(str(error))}") from None
     if died_after is not None and died_after <= 0:
         raise ValueError(f"died_after must be a positive number of seconds, not {died_after}")
     return Store(backend, died_after=died_after)

@@ -4,7 +4,8 @@
 directory layout; this module holds the pieces that make it safe:
 
 * every file that is rewritten goes through a temporary file in the same folder
-  and ``os.replace``, so a crash never leaves half a JSON document behind;
+  and ``os.replace``, so a crash never leaves half a JSON document behind; files
+  get the permissions the umask allows, like any other new file (and Sacred's);
 * JSON is strict (orjson: no bare ``NaN`` tokens; NaN arrives already encoded,
   and a stray float NaN becomes ``null`` rather than an unreadable token);
 * run ids are allocated with ``os.mkdir``, the one operation that is atomic on a
@@ -18,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from itertools import repeat
@@ -30,7 +31,7 @@ from typing import Any
 import orjson
 
 from gnomon.errors import ObserverError
-from gnomon.events import is_usable_run_id
+from gnomon.events import MAX_RUN_ID_LENGTH, is_usable_run_id
 
 __all__ = [
     "DIGEST_CHARS",
@@ -120,10 +121,26 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return orjson.loads(f.read())
 
 
+def _create_beside(path: Path) -> tuple[int, str]:
+    """Create a new, empty temporary file in ``path``'s folder: ``(fd, name)``.
+
+    Unlike ``tempfile.mkstemp`` (always 0600) the file gets the permissions any
+    new file gets (0666 less the umask), as Sacred's files do, so a teammate or a
+    dashboard running under another account reads the runs the umask lets it.
+    """
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
 @contextlib.contextmanager
 def _temporary_beside(path: Path) -> Iterator[tuple[int, str]]:
     """A temporary file in ``path``'s folder, removed unless it was renamed over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_beside(path)
     try:
         yield fd, tmp
     except BaseException:
@@ -228,8 +245,9 @@ def validate_run_id(run_id: str) -> str:
     """Check that a given run id can name a folder inside the storage."""
     if not is_usable_run_id(run_id):
         raise ObserverError(
-            f"run id {run_id!r} cannot name a run folder: use a non-empty name without '/', "
-            "'\\' or a leading '_' (folders starting with '_' hold shared sources and resources)"
+            f"run id {run_id[:80]!r} cannot name a run folder: use a non-empty name of at most "
+            f"{MAX_RUN_ID_LENGTH} characters without '/', '\\' or a leading '_' (folders "
+            "starting with '_' hold shared sources and resources)"
         )
     return run_id
 

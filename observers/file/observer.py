@@ -29,6 +29,7 @@ An artifact named like one of the run's own files (``run.json``, ``cout.txt``,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -96,6 +97,22 @@ class _RunState:
     info: dict[str, Any] | None = None
 
 
+def _same_run(existing: dict[str, Any], event: StartedEvent | QueuedEvent) -> bool:
+    """Whether a run.json found in a run's folder records the run of ``event``.
+
+    The run's ``run_uid`` decides when both have one; runs stored without it are
+    recognised by their start (or queue) time and command.
+    """
+    stored_uid = (existing.get("meta") or {}).get("run_uid")
+    if stored_uid is not None and event.run_uid is not None:
+        return bool(stored_uid == event.run_uid)
+    if existing.get("command") != event.command:
+        return False
+    if event.kind == "queued":
+        return bool((existing.get("meta") or {}).get("queue_time") == iso(event.time))
+    return bool(existing.get("start_time") == iso(event.time))
+
+
 class FileStorageObserver(Observer):
     """Stores runs as folders of JSON and text files (Sacred's layout; ``-F DIR``, ``file://``).
 
@@ -133,6 +150,7 @@ class FileStorageObserver(Observer):
         self.copy_sources = copy_sources
         self.dir: str | None = None  # Sacred's attribute: the folder of the latest run
         self._runs: dict[str, _RunState] = {}
+        self._own_ids: dict[str, str] = {}  # run_uid -> the id given here instead of a suggested one
         self._lock = threading.Lock()
         self._mako_warned = False
         self._store = ContentStore(
@@ -189,21 +207,35 @@ class FileStorageObserver(Observer):
             if _CLAIMS.get(key) is self:
                 del _CLAIMS[key]
 
-    def _open_run_dir(self, run_id: str | None) -> tuple[str, Path, dict[str, Any] | None]:
-        """Create the run's folder; return ``(id, path, run.json already there or None)``."""
-        if run_id is None:
+    def _open_run_dir(self, event: StartedEvent | QueuedEvent) -> tuple[str, Path, dict[str, Any] | None]:
+        """Create the run's folder; return ``(id, path, run.json already there or None)``.
+
+        An id another observer chose (``id_suggested``) that names a folder of
+        another run here is not an error: the run gets a new numeric folder.
+        """
+        if event.run_id is None:
             new_id, path = allocate_run_dir(self._base)
             return new_id, path, None
-        run_id = validate_run_id(str(run_id))
+        if event.id_suggested and event.run_uid in self._own_ids:  # delivered again
+            event = dataclasses.replace(event, run_id=self._own_ids[event.run_uid], id_suggested=False)
+        run_id = validate_run_id(str(event.run_id))
         path = self._base / run_id
         self._base.mkdir(parents=True, exist_ok=True)
         try:
             os.mkdir(path)
         except FileExistsError:
             try:
-                return run_id, path, read_json(path / "run.json")
+                existing = read_json(path / "run.json")
             except FileNotFoundError:
-                return run_id, path, None  # created but never written: ours to fill
+                if not event.id_suggested:
+                    return run_id, path, None  # created but never written: ours to fill
+                existing = None  # another process may be about to fill it
+            if event.id_suggested and (existing is None or not _same_run(existing, event)):
+                new_id, path = allocate_run_dir(self._base)
+                if event.run_uid is not None:
+                    self._own_ids[event.run_uid] = new_id
+                return new_id, path, None
+            return run_id, path, existing
         return run_id, path, None
 
     def _load(self, run_id: str) -> _RunState:
@@ -255,8 +287,8 @@ class FileStorageObserver(Observer):
         entry = self._entry_start(event)
         entry["meta"].setdefault("queue_time", iso(event.time))
         entry["status"] = "QUEUED"
-        run_id, path, existing = self._open_run_dir(event.run_id)
-        if existing is not None and existing != entry:
+        run_id, path, existing = self._open_run_dir(event)
+        if existing is not None and existing != entry and not _same_run(existing, event):
             raise ObserverError(
                 f"run folder {path} already holds another run (status {existing.get('status')!r}); "
                 "choose another id or remove the folder"
@@ -278,13 +310,10 @@ class FileStorageObserver(Observer):
             artifacts=[],
             heartbeat=None,
         )
-        run_id, path, existing = self._open_run_dir(event.run_id)
+        run_id, path, existing = self._open_run_dir(event)
         self.dir = str(path)
         if existing is not None and existing.get("status") != "QUEUED":
-            if (
-                existing.get("start_time") != entry["start_time"]
-                or existing.get("command") != event.command
-            ):
+            if not _same_run(existing, event):
                 raise ObserverError(
                     f"run folder {path} already holds another run (started "
                     f"{existing.get('start_time')}, command {existing.get('command')!r}); "
@@ -306,7 +335,7 @@ class FileStorageObserver(Observer):
             atomic_write(path / METRICS_JSON, b"{}\n")
             self._write_entry(state)
         except BaseException:
-            if existing is None and event.run_id is None:
+            if existing is None and run_id != event.run_id:
                 # A folder this call allocated: the retry allocates afresh, so leave no orphan.
                 shutil.rmtree(path, ignore_errors=True)
             raise
@@ -338,18 +367,19 @@ class FileStorageObserver(Observer):
         state.cout_end = end
 
     def on_metrics(self, event: MetricsEvent) -> None:
-        """Append a batch of points to metrics.jsonl; rebuild metrics.json when it doubled."""
+        """Append a batch of points to metrics.jsonl, then to metrics.json (in place, see metrics.py)."""
         state = self._load(str(event.run_id))
         if state.passive:
             return
-        if state.metrics.append(event.seq, event.series):
-            state.metrics.materialize()
+        state.metrics.append(event.seq, event.series)
+        state.metrics.refresh()  # also after a replay: a refresh that failed is made good
 
     def on_heartbeat(self, event: HeartbeatEvent) -> None:
-        """Rewrite run.json (heartbeat, result) and info.json when the info changed."""
+        """Rewrite run.json (heartbeat, result), info.json when the info changed; metrics.json is current."""
         state = self._load(str(event.run_id))
         if state.passive or state.entry.get("stop_time") is not None:
             return  # a beat replayed after the run ended must not undo its end
+        state.metrics.refresh()  # points a throttled rewrite held back go to metrics.json now
         if event.info is not None:
             state.info = thaw(event.info)
             atomic_write(state.dir / "info.json", dump_json(state.info))
@@ -406,6 +436,7 @@ class FileStorageObserver(Observer):
         finally:
             with self._lock:
                 self._runs.pop(state.run_id, None)
+                self._own_ids.pop(str((state.entry.get("meta") or {}).get("run_uid")), None)
             self._release(state.dir)
 
     def on_completed(self, event: CompletedEvent) -> None:

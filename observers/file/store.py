@@ -4,7 +4,9 @@
 Listing runs reads the disposable index (:mod:`.index`), brought up to date on
 every call by listing the folder and stating each run's files; a run's files are
 parsed again only when they changed, and a growing ``metrics.jsonl`` only from
-where the last read stopped. Everything else (one run, its series, output,
+where the last read stopped; the index sorts and limits by the run id, the times
+and the plain text fields, so the first runs of a long list cost only their own
+decoding. Everything else (one run, its series, output,
 artifacts) is read from the run's folder when asked.
 
 Filters are evaluated on the canonical records by :mod:`gnomon.query.predicate`,
@@ -15,8 +17,8 @@ annotations (whose fallbacks the query layer applies) is answered exactly here.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from itertools import pairwise
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -29,6 +31,7 @@ from gnomon.observers.file.index import INDEX_FOLDER, RunIndex
 from gnomon.observers.file.lineage import lineage_edges
 from gnomon.observers.file.records import NotARunError, digest_prefix, load_json, record_from_row, source_pairs
 from gnomon.observers.file.series import series_points
+from gnomon.observers.file.signatures import natural
 from gnomon.observers.file.url import file_storage_from_url
 from gnomon.query.predicate import MISSING, evaluate, resolve, sort_key
 from gnomon.query.protocol import ArtifactInfo, LineageEdge, ResourceInfo, Series, SourceInfo
@@ -41,8 +44,16 @@ _BLOCKS = frozenset({"info", "meta", "host"})
 _UNSUPPORTED_ROOTS = frozenset({"tags", "notes", "status"})
 
 
-def _sort_key(path: TreePath) -> Callable[[dict[str, Any]], tuple[int, Any]]:
-    return lambda record: sort_key(resolve(record, path))
+def _sorted(records: list[dict[str, Any]], order_by: Sequence[tuple[TreePath, bool]]) -> list[dict[str, Any]]:
+    """Records (in natural id order) sorted in memory the way the query layer sorts: missing values last."""
+    for path, descending in reversed(order_by):
+        values = [resolve(r, path) for r in records]
+        present = [(v, r) for v, r in zip(values, records, strict=True) if v is not MISSING and v is not None]
+        missing = [r for v, r in zip(values, records, strict=True) if v is MISSING or v is None]
+        key = (lambda pair: natural(pair[0])) if path == ("id",) else (lambda pair: sort_key(pair[0]))
+        present.sort(key=key, reverse=descending)
+        records = [r for _, r in present] + missing
+    return records
 
 
 class FileRunStore:
@@ -84,31 +95,10 @@ class FileRunStore:
         return path is None or path[0] not in _UNSUPPORTED_ROOTS
 
     def supports_order(self, path: TreePath) -> bool:
-        """Sorting is left to the query layer, which sorts records the same way for every store."""
-        return False
+        """Run id, times and the plain text fields: the index sorts by them in SQL (:mod:`.index_schema`)."""
+        return self.index.orders(path)
 
     # ------------------------------------------------------------------ listing --
-    def _records(self, where: Node | None, roots: frozenset[str]) -> list[dict[str, Any]]:
-        self.index.refresh()
-        needed = set(roots) & _BLOCKS
-        if where is not None:
-            paths = [getattr(atom, "path", ()) for atom in atoms(where)]
-            needed |= {path[0] for path in paths if path and path[0] in _BLOCKS}
-        notes = self.annotations.all()
-        blocks = frozenset(needed)
-        records = [
-            record_from_row(row[0], row[1], row[2], row[3], row[4] if blocks else None, blocks, notes.get(row[0]))
-            for row in self.index.rows(roots=bool(blocks))
-        ]
-        if where is not None:
-            records = [r for r in records if evaluate(where, r)]
-        extra = blocks - roots
-        if extra:
-            for record in records:
-                for root in extra:
-                    record.pop(root, None)
-        return records
-
     def summaries(
         self,
         where: Node | None,
@@ -118,22 +108,58 @@ class FileRunStore:
         offset: int = 0,
         roots: frozenset[str] = frozenset(),
     ) -> list[dict[str, Any]]:
-        """Every matching run's SummaryRecord, in natural id order unless ``order_by`` says otherwise."""
-        records = self._records(where, frozenset(roots))
-        for path, descending in reversed(order_by):
-            present = [r for r in records if resolve(r, path) not in (MISSING, None)]
-            missing = [r for r in records if resolve(r, path) in (MISSING, None)]
-            present.sort(key=_sort_key(path), reverse=descending)
-            records = present + missing
-        end = None if limit is None else offset + limit
-        return records[offset:end] if offset or end is not None else records
+        """Every matching run's SummaryRecord, in natural id order unless ``order_by`` says otherwise.
+
+        When the index sorts by every path of ``order_by`` (:meth:`supports_order`),
+        it sorts and, without a filter, limits too: only the runs returned are
+        decoded. A filter is evaluated on the records decoded in that order, until
+        ``offset + limit`` matched. Other orders are sorted in memory, as the query
+        layer would.
+        """
+        self.index.refresh()
+        roots = frozenset(roots)
+        needed = set(roots) & _BLOCKS
+        if where is not None:
+            paths = [getattr(atom, "path", ()) for atom in atoms(where)]
+            needed |= {path[0] for path in paths if path and path[0] in _BLOCKS}
+        blocks = frozenset(needed)
+        in_sql = all(self.index.orders(path) for path, _ in order_by)
+        rows = self.index.rows(
+            roots=bool(blocks),
+            order_by=order_by if in_sql else (),
+            limit=limit if in_sql and where is None else None,
+            offset=offset if in_sql and where is None else 0,
+        )
+        notes = self.annotations.all()
+
+        def decoded() -> Iterator[dict[str, Any]]:
+            for row in rows:
+                record = record_from_row(
+                    row[0], row[1], row[2], row[3], row[4] if blocks else None, blocks, notes.get(row[0])
+                )
+                if where is None or evaluate(where, record):
+                    yield record
+
+        if not in_sql:
+            records = _sorted(list(decoded()), order_by)
+            records = records[offset : None if limit is None else offset + limit]
+        elif where is None:
+            records = list(decoded())  # limited in SQL
+        else:
+            records = list(islice(decoded(), offset, None if limit is None else offset + limit))
+        extra = blocks - roots
+        if extra:
+            for record in records:
+                for root in extra:
+                    record.pop(root, None)
+        return records
 
     def count(self, where: Node | None) -> int:
         """How many runs match; without a filter, one query of the refreshed index."""
         if where is None:
             self.index.refresh()
             return self.index.count()
-        return len(self._records(where, frozenset()))
+        return len(self.summaries(where))
 
     def refresh(self) -> tuple[list[str], list[str], list[str]]:
         """Bring the index up to date now: ``(added, updated, removed)`` run ids since the last refresh."""

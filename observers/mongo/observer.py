@@ -27,10 +27,11 @@ start time, command and host).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gnomon.errors import ObserverError
 from gnomon.events import (
@@ -75,6 +76,7 @@ DEFAULT_MONGO_PRIORITY = 30
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 10_000
 
 logger = logging.getLogger("gnomon.observers.mongo")
+_Start = TypeVar("_Start", StartedEvent, QueuedEvent)
 
 
 @dataclass
@@ -217,6 +219,9 @@ class MongoObserver(Observer):
                 store = FileStore(db, self.runs_name)
                 store.ensure_indexes()
                 db[self.runs_name].create_index([("gnomon.start_key", 1)])
+                # What the query API lists runs by: liveness (DIED) and the default order.
+                db[self.runs_name].create_index([("heartbeat", 1)])
+                db[self.runs_name].create_index([("start_time", 1)])
                 db[self.metrics_name].create_index([("run_id", 1), ("name", 1)])
                 self._db, self._store = db, store
             return self._db
@@ -293,10 +298,20 @@ class MongoObserver(Observer):
             f"(status {doc.get('status')!r}); choose another id or remove that run"
         )
 
+    def _own_number(self, event: _Start, key: str) -> _Start:
+        """The event as this database records it: without another observer's id it cannot take."""
+        if not event.id_suggested or self.overwrite is not None:
+            return event
+        doc = self.runs.find_one({"_id": _doc_id(event.run_id)}, {"gnomon": 1})
+        if doc is None or (doc.get("gnomon") or {}).get("start_key") == key:
+            return event
+        return dataclasses.replace(event, run_id=None, id_suggested=False)  # numbered here
+
     def on_queued(self, event: QueuedEvent) -> str:
         """Store a queued run: Sacred's queued document (status QUEUED)."""
         db = self._database()
         key = start_key(event.time, event.command, event.host)
+        event = self._own_number(event, key)
         existing = self._existing(event, key)
         if existing is not None:
             return str(existing["_id"])
@@ -315,6 +330,7 @@ class MongoObserver(Observer):
 
         db = self._database()
         key = start_key(event.time, event.command, event.host)
+        event = self._own_number(event, key)
         existing = self._existing(event, key)
         if existing is not None and existing.get("status") != "QUEUED":
             with self._lock:
@@ -387,7 +403,10 @@ class MongoObserver(Observer):
 
     # ------------------------------------------------------------ run events
     def on_output(self, event: OutputEvent) -> None:
-        """Append new output to the run's GridFS file; ``captured_out`` follows on the next beat."""
+        """Append new output to the run's GridFS file (crash-safe, see output.py).
+
+        ``captured_out`` in the run document follows on the next beat.
+        """
         state = self._load(event.run_id)
         new = state.output.append(event.text, event.offset)
         if new:
@@ -470,6 +489,7 @@ class MongoObserver(Observer):
     # ------------------------------------------------------------ final events
     def _finish(self, event: Event, fields: dict[str, Any]) -> None:
         state = self._load(event.run_id)
+        state.output.close()  # the output becomes a plain GridFS file before the run is marked ended
         fields.update(state.pending, stop_time=bson_date(event.time))
         self.runs.update_one({"_id": state.run_id}, {"$set": fields})
         with self._lock:

@@ -21,12 +21,12 @@ set ``GNOMON_MONGO_PASSWORD`` (used when the URL names a user but no password).
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from gnomon.errors import ObserverError
+from gnomon.redaction import is_secret_key, redact_url, scrub_secrets
 
 __all__ = ["PASSWORD_ENV", "MongoTarget", "build_url", "client_seeds", "parse_mongo_url", "redact", "scrub_credentials"]
 
@@ -129,10 +129,11 @@ def build_url(
     priority: int = 30,
     overwrite: int | str | None = None,
 ) -> str:
-    """The observer URL (without password) that rebuilds an equivalent observer."""
+    """The observer URL (without password or secret options) that rebuilds an equivalent observer."""
     parts = urlsplit(client_url)
     user, _password, hosts = _split_netloc(parts.netloc)
     query = parse_qsl(parts.query, keep_blank_values=True)
+    query = [(key, value) for key, value in query if not is_secret_key(key)]
     if collection_prefix:
         query.append(("collection_prefix", collection_prefix))
     if priority != 30:
@@ -145,15 +146,17 @@ def build_url(
 
 
 def redact(url: str) -> str:
-    """The URL with any password removed (the user name stays): safe for logs and storage."""
+    """The URL without password or secret query options (the user name stays): safe for logs and storage."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparsable URL>"
     if "@" not in parts.netloc:
-        return url
+        return redact_url(url)
     user, _password, hosts = _split_netloc(parts.netloc)
-    return urlunsplit((parts.scheme, _join_netloc(user, None, hosts), parts.path, parts.query, parts.fragment))
+    return redact_url(
+        urlunsplit((parts.scheme, _join_netloc(user, None, hosts), parts.path, parts.query, parts.fragment))
+    )
 
 
 def client_seeds(client: Any) -> str | None:
@@ -165,19 +168,12 @@ def client_seeds(client: Any) -> str | None:
     return ",".join(f"{host}:{port}" for host, port in seeds)
 
 
-_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^/@:\s]*):[^@/\s]*@")
-
-
 def scrub_credentials(value: Any) -> Any:
     """A copy of plain data with the password of every URL in its strings removed.
 
     The run's ``meta`` holds its command-line options, ``-m mongodb://user:pw@...``
-    included; no password may reach the database.
+    included; no password may reach the database. The rules are gnomon's shared
+    ones (:func:`gnomon.redaction.scrub_secrets`); the run removes them at the
+    source already, and this keeps runs replayed from older spools clean too.
     """
-    if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1@", value) if "@" in value else value
-    if isinstance(value, dict):
-        return {k: scrub_credentials(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub_credentials(v) for v in value]
-    return value
+    return scrub_secrets(value)

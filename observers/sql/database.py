@@ -6,6 +6,12 @@ at once with "database is locked" when another process writes, whatever the busy
 timeout, while an immediate one simply waits its turn. Dead connections (a server
 that restarted) are detected before use (``pool_pre_ping``).
 
+Committed SQLite transactions first land in the write-ahead log (``runs.db-wal``)
+and reach the database file at a checkpoint, which SQLite makes only every 1000
+pages or when the last connection closes cleanly. :func:`checkpoint` is called when
+a run ends and when the observer flushes or closes, so the file alone (copied,
+mailed, opened read-only) holds every run that has ended.
+
 A database whose schema revision is not the newest is migrated with Alembic under
 a lock, so twenty processes opening a new database at once migrate it once: a
 PostgreSQL advisory lock, MySQL/MariaDB ``GET_LOCK``, or an ``fcntl`` lock on a
@@ -28,7 +34,7 @@ from sqlalchemy.engine import URL
 from gnomon.errors import ObserverError
 from gnomon.observers.sql.schema import HEAD_REVISION, VERSION_TABLE
 
-__all__ = ["MIGRATIONS_DIR", "create_engine", "current_revision", "migrate"]
+__all__ = ["MIGRATIONS_DIR", "checkpoint", "create_engine", "current_revision", "migrate"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _LOCK_NAME = "gnomon-migrate"
@@ -68,6 +74,31 @@ def create_engine(url: URL, *, immediate: bool = True, **kwargs: Any) -> sa.Engi
     if backend == "sqlite":
         _sqlite_listeners(engine, immediate=immediate)
     return engine
+
+
+def checkpoint(engine: sa.Engine) -> None:
+    """Copy what the SQLite write-ahead log holds into the database file; nothing elsewhere.
+
+    It never waits: a ``PASSIVE`` checkpoint leaves what a reader in another
+    process still needs in the log for a later one, and it runs on a connection
+    of its own without a busy timeout, so a database locked by someone else (or
+    gone) costs an immediate error, never the pool's minute-long wait.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    database = engine.url.database
+    if not database or database == ":memory:" or "mode=memory" in database:
+        return
+    uri = database.startswith("file:")
+    if not uri and not os.path.exists(database):
+        return
+    import sqlite3
+
+    connection = sqlite3.connect(database, timeout=0, uri=uri, isolation_level=None, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    finally:
+        connection.close()
 
 
 def current_revision(connection: sa.Connection) -> str | None:

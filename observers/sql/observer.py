@@ -41,7 +41,7 @@ from gnomon.observers.base import Observer
 from gnomon.observers.cleanup import close_when_collected
 from gnomon.observers.sql.blobs import blob_exists, store_file
 from gnomon.observers.sql.bulk import store_batch
-from gnomon.observers.sql.database import create_engine, migrate
+from gnomon.observers.sql.database import checkpoint, create_engine, migrate
 from gnomon.observers.sql.experiments import store_experiment
 from gnomon.observers.sql.output import append_output
 from gnomon.observers.sql.schema import artifacts, resources, runs
@@ -289,6 +289,7 @@ class SqlObserver(Observer):
         self._transact(lambda conn: conn.execute(sa.update(runs).where(runs.c.id == state.key).values(**values)))
         with self._lock:
             self._runs.pop(state.run_id, None)
+        self._checkpoint()
 
     def on_completed(self, event: CompletedEvent) -> None:
         """Status COMPLETED, stop time and the result (any JSON value)."""
@@ -303,13 +304,28 @@ class SqlObserver(Observer):
         self._finish(event, status=event.status)
 
     # ------------------------------------------------------------ lifecycle
+    def _checkpoint(self) -> None:
+        """Bring a SQLite file up to date with its write-ahead log (see ``database.checkpoint``)."""
+        engine = self._engine
+        if engine is None or not self._migrated:  # nothing written through this observer
+            return
+        try:
+            checkpoint(engine)
+        except Exception as error:  # noqa: BLE001 - the data is safe in the log; only the copy waits
+            logger.debug("checkpoint of %s failed: %s", self.url, error)
+
     def flush(self) -> None:
-        """Nothing to do: every event is committed before its call returns."""
+        """Every event is committed before its call returns; a SQLite file is checkpointed."""
+        self._checkpoint()
 
     def close(self) -> None:
-        """Forget the runs in progress and close the connections (an engine given is kept open)."""
+        """Forget the runs in progress and close the connections (an engine given is kept open).
+
+        A SQLite file is checkpointed first, so the database file alone holds every run.
+        """
         with self._lock:
             self._runs.clear()
+        self._checkpoint()
         with self._open_lock:
             if self._engine is not None and self._owns_engine:
                 self._engine.dispose()

@@ -7,7 +7,9 @@ spooled. Both must find the run stored the first time instead of making a second
 one. With an id, the id says which run it is. Without one (the database numbers
 the runs) the run is recognised among those the database numbered by what no
 other run shares: its start (or queue) time to the microsecond, together with
-the host, command, experiment and config.
+the host, command, experiment and config; a run stored with a ``meta.run_uid``
+is recognised by it exactly. An id another observer chose (``id_suggested``) that
+names another run here is not an error: the run is numbered by this database.
 """
 
 from __future__ import annotations
@@ -59,16 +61,22 @@ def _stored_before(conn: sa.Connection, values: dict[str, Any], time_column: str
     """The run this id-less start event stored already, if it did."""
     column = runs.c[time_column]
     candidates = conn.execute(
-        sa.select(runs.c.id, runs.c.run_id, runs.c.config).where(
+        sa.select(runs.c.id, runs.c.run_id, runs.c.config, runs.c.meta).where(
             column == time,
             runs.c.command == values["command"],
             runs.c.experiment_id == values["experiment_id"],
             runs.c.hostname.is_(None) if values["hostname"] is None else runs.c.hostname == values["hostname"],
         )
     ).all()
+    given_uid = (values["meta"] or {}).get("run_uid")
     for row in candidates:
         allocated = row.run_id == str(row.id) or str(row.run_id).startswith(f"{row.id}-")
-        if allocated and _same_json(row.config, values["config"]):
+        stored_uid = row.meta.get("run_uid") if isinstance(row.meta, dict) else None
+        if stored_uid is not None and given_uid is not None:
+            same = stored_uid == given_uid
+        else:
+            same = _same_json(row.config, values["config"])
+        if allocated and same:
             return int(row.id), str(row.run_id)
     return None
 
@@ -83,20 +91,30 @@ def record_start(
     if event.run_id is not None:
         run_id = str(event.run_id)
         row = conn.execute(
-            sa.select(runs.c.id, runs.c.status, runs.c.start_time, runs.c.command).where(runs.c.run_id == run_id)
+            sa.select(runs.c.id, runs.c.status, runs.c.start_time, runs.c.command, runs.c.meta).where(
+                runs.c.run_id == run_id
+            )
         ).first()
         if row is None:
             key = conn.execute(sa.insert(runs).values(run_id=run_id, **values)).inserted_primary_key[0]
             return int(key), run_id
-        if row.status == "QUEUED" and status == "RUNNING":  # a worker takes the queued run
+        stored_uid = (row.meta or {}).get("run_uid") if isinstance(row.meta, dict) else None
+        if stored_uid is not None and event.run_uid is not None:
+            same = stored_uid == event.run_uid
+        else:
+            same = row.command == values["command"] and (status == "QUEUED" or row.start_time == event.time)
+        if same:
+            return int(row.id), run_id  # the same run delivered again
+        if event.id_suggested:
+            pass  # another observer's id, taken here: the run gets a number of this database
+        elif row.status == "QUEUED" and status == "RUNNING":  # a worker takes the queued run
             conn.execute(sa.update(runs).where(runs.c.id == row.id).values(**values))
             return int(row.id), run_id
-        if row.command == values["command"] and (status == "QUEUED" or row.start_time == event.time):
-            return int(row.id), run_id  # the same run delivered again
-        raise ObserverError(
-            f"run id {run_id!r} in {where} already holds another run (status "
-            f"{row.status}, started {row.start_time}); choose another id"
-        )
+        else:
+            raise ObserverError(
+                f"run id {run_id!r} in {where} already holds another run (status "
+                f"{row.status}, started {row.start_time}); choose another id"
+            )
     found = _stored_before(conn, values, "queue_time" if status == "QUEUED" else "start_time", event.time)
     if found is not None:
         return found

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from gnomon.redaction import SECRET_QUERY_KEYS
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
@@ -33,7 +35,7 @@ SCHEMES = (
 )
 
 _DEFAULT_DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql"}
-_SECRET_OPTIONS = {"password", "passwd", "pass", "secret", "token", "sslpassword"}
+_SECRET_OPTIONS = SECRET_QUERY_KEYS  # query options dropped by redact(): gnomon's shared list
 
 
 def engine_url(url: str | URL) -> URL:
