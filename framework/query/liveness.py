@@ -15,21 +15,16 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from gnomon.errors import FilterError
 from gnomon.query.tree import (
     And,
     Cmp,
     Const,
-    Contains,
-    EndsWith,
     Exists,
     In,
     LastSeenBefore,
-    Matches,
     Node,
     Not,
     Or,
-    StartsWith,
 )
 
 __all__ = ["DEFAULT_DIED_AFTER", "died_after_for", "effective_status", "rewrite_status"]
@@ -64,15 +59,16 @@ def effective_status(record: Mapping[str, Any], now: datetime, died_after: float
 def rewrite_status(node: Node, now: datetime, died_after: float | None) -> tuple[Node, frozenset[Node]]:
     """The tree with ``status`` atoms in terms of ``recorded_status`` and :class:`LastSeenBefore`.
 
-    The second value holds the atoms that are only approximate. With ``died_after``
-    given there are none; by default each run's own beat interval sets its
-    threshold, which a backend cannot see, so the :class:`LastSeenBefore` atom is
-    approximate: the caller must treat it as one the backend cannot compile
-    (relaxing it) and check every record again in memory.
+    The second value holds the atoms a backend must not be given: the caller
+    treats them as ones it cannot compile (relaxing them) and checks every record
+    again in memory. By default each run's own beat interval sets its threshold,
+    which a backend cannot see, so the :class:`LastSeenBefore` atom is among them
+    (with ``died_after`` given, it is exact); so are orderings, prefixes and
+    patterns on ``status`` (``status < "F"``, ``startswith(status, "RUN")``).
     """
     threshold = died_after if died_after is not None else DEFAULT_DIED_AFTER
     silent = LastSeenBefore(now - timedelta(seconds=threshold))
-    approximate: frozenset[Node] = frozenset() if died_after is not None else frozenset({silent})
+    approximate: set[Node] = set() if died_after is not None else {silent}
     running = Cmp(("recorded_status",), "eq", "RUNNING")
 
     def one(status: Any) -> Node:
@@ -97,8 +93,8 @@ def rewrite_status(node: Node, now: datetime, died_after: float | None) -> tuple
             return Or(tuple(Const(False) if v is None else one(v) for v in item.values))
         if isinstance(item, Exists):
             return Const(True)
-        if isinstance(item, StartsWith | EndsWith | Matches | Contains | Cmp):
-            raise FilterError("status compares with == , != and in (e.g. status in ['FAILED', 'DIED'])")
+        # Orderings, prefixes and patterns on the status: left to the in-memory check.
+        approximate.add(item)
         return item
 
-    return walk(node), approximate
+    return walk(node), frozenset(approximate)

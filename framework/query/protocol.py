@@ -51,7 +51,7 @@ atoms on ``tags``/``notes`` as unsupported unless it applies that fallback itsel
     fail_trace   list[str] | None
     artifacts    list[ArtifactInfo]          in the order they were added
     resources    list[ResourceInfo]
-    sources      list[SourceInfo]
+    sources      list[SourceInfo]           content read with :meth:`RunStore.open_source`
     experiment_info  dict                    the stored experiment block (name, base_dir, mainfile,
                                              dependencies, repositories, ...), as stored
 """
@@ -195,6 +195,14 @@ class RunStore(Protocol):
 
     def open_artifact(self, run_id: str, name: str) -> IO[bytes]:
         """A binary stream of one artifact's content (streamed, not read into memory); ``KeyError`` if none."""
+        ...
+
+    def open_source(self, run_id: str, path: str) -> IO[bytes]:
+        """A binary stream of one source file of the run's experiment, by its ``SourceInfo.path``.
+
+        ``KeyError`` when the run has no source of that path or its content was not stored
+        (a file gone before it could be copied, or recorded where it was, not copied).
+        """
         ...
 
     def set_annotations(self, run_id: str, *, tags: Sequence[str] | None = None, notes: str | None = None) -> None:

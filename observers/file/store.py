@@ -17,6 +17,7 @@ annotations (whose fallbacks the query layer applies) is answered exactly here.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice, pairwise
 from pathlib import Path
@@ -41,6 +42,7 @@ from gnomon.query.tree import Path as TreePath
 __all__ = ["FileRunStore"]
 
 _BLOCKS = frozenset({"info", "meta", "host"})
+_DIGEST = re.compile(r"[0-9a-f]{32}")
 _UNSUPPORTED_ROOTS = frozenset({"tags", "notes", "status"})
 
 
@@ -187,19 +189,24 @@ class FileRunStore:
         name = row[0]
         record = record_from_row(name, row[1], row[2], row[3], row[4], _BLOCKS, self.annotations.get(name))
         links = orjson.loads(row[5])
-        try:
-            stored, _ = load_json((self.basedir / name / "run.json").read_bytes(), "run.json")
-        except (OSError, NotARunError):
-            stored = {}
-        experiment = stored.get("experiment") if isinstance(stored, dict) else None
+        stored = self._stored(name)
+        experiment = stored.get("experiment")
         experiment = experiment if isinstance(experiment, dict) else {}
-        trace = stored.get("fail_trace") if isinstance(stored, dict) else None
+        trace = stored.get("fail_trace")
         record["fail_trace"] = [str(line) for line in trace] if isinstance(trace, list) else None
         record["experiment_info"] = experiment
         record["artifacts"] = [self._artifact(name, artifact) for artifact in links["artifacts"]]
         record["resources"] = [ResourceInfo(filename, digest_prefix(copy)) for filename, copy in links["resources"]]
         record["sources"] = [SourceInfo(path, digest) for path, digest in source_pairs(experiment)]
         return record
+
+    def _stored(self, name: str) -> dict[str, Any]:
+        """The run's run.json as stored ({} when it cannot be read)."""
+        try:
+            stored, _ = load_json((self.basedir / name / "run.json").read_bytes(), "run.json")
+        except (OSError, NotARunError):
+            return {}
+        return stored if isinstance(stored, dict) else {}
 
     def _artifact(self, run_id: str, name: str) -> ArtifactInfo:
         try:
@@ -262,6 +269,59 @@ class FileRunStore:
         except FileNotFoundError:
             raise KeyError(f"artifact {name!r} of run {row[0]!r} is listed but its file {path} is gone") from None
 
+    def open_source(self, run_id: str, path: str) -> IO[bytes]:
+        """The stored copy of one of the experiment's sources; KeyError when run.json lists none readable.
+
+        Where the copy is: the stored path run.json pairs with the source (relative
+        to the folder, ``_sources/<stem>_<digest><ext>``), else, for a queued run
+        whose pair holds a digest, the run's ``sources/<path>`` (gnomon), its
+        ``<basename>`` (Sacred) or ``_sources/<stem>_<digest><ext>``. Only files
+        inside the storage folder are opened, or outside it a content-addressed copy
+        whose content has the digest its name carries: run.json cannot point the
+        reader at any other file.
+        """
+        name = self._row(run_id)[0]
+        experiment = self._stored(name).get("experiment")
+        experiment = experiment if isinstance(experiment, dict) else {}
+        for item in experiment.get("sources") or ():
+            if isinstance(item, dict):  # Sacred's queued runs: jsonpickle's {"py/tuple": [...]}
+                item = item.get("py/tuple")
+            if not isinstance(item, list | tuple) or not item or item[0] != path:
+                continue
+            second = item[1] if len(item) > 1 else None
+            for candidate in self._source_candidates(name, path, second, experiment.get("base_dir")):
+                stream = self._open_contained(candidate)
+                if stream is not None:
+                    return stream
+            raise KeyError(f"the content of source {path!r} of run {name!r} in {self.url} was not stored")
+        raise KeyError(f"run {name!r} in {self.url} has no source {path!r}")
+
+    def _source_candidates(self, name: str, path: str, second: Any, base_dir: Any) -> list[Path]:
+        folder = self.basedir / name
+        if isinstance(second, str) and second and not (_DIGEST.fullmatch(second[:32]) and "/" not in second):
+            return [self.basedir / second]
+        candidates = []
+        rel = os.path.normpath(path)
+        if os.path.isabs(rel) or rel.split(os.sep)[0] == "..":
+            rel = os.path.join("_outside", os.path.abspath(os.path.join(str(base_dir or ""), path)).lstrip(os.sep))
+        candidates += [folder / "sources" / rel, folder / os.path.basename(path)]
+        if isinstance(second, str) and _DIGEST.fullmatch(second[:32]):
+            stem, ext = os.path.splitext(os.path.basename(path))
+            candidates.append(self.basedir / "_sources" / f"{stem}_{second[:32]}{ext}")
+        return candidates
+
+    def _open_contained(self, candidate: Path) -> IO[bytes] | None:
+        """The file opened when inside the storage folder or a copy that matches its digest; else None."""
+        real = os.path.realpath(candidate)
+        if not real.startswith(os.path.realpath(self.basedir) + os.sep):
+            expected = digest_prefix(real)
+            if expected is None or not _has_digest(real, expected):
+                return None
+        try:
+            return open(real, "rb")  # noqa: SIM115 - the caller closes it
+        except OSError:
+            return None
+
     # ------------------------------------------------------------------ annotations, lineage --
     def set_annotations(self, run_id: str, *, tags: Sequence[str] | None = None, notes: str | None = None) -> None:
         """Write the run's tags and/or notes to ``_gnomon/annotations/<id>.json`` (atomically)."""
@@ -290,3 +350,18 @@ def _read(path: Path) -> bytes | None:
         return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+def _has_digest(path: str, expected: str) -> bool:
+    """Whether the file's sha256 (gnomon's stored names) or md5 (Sacred's) starts with ``expected``."""
+    import hashlib
+
+    hashers = [hashlib.sha256(), hashlib.md5(usedforsecurity=False)]
+    try:
+        with open(path, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                for hasher in hashers:
+                    hasher.update(chunk)
+    except OSError:
+        return False
+    return any(hasher.hexdigest().startswith(expected) for hasher in hashers)
