@@ -5,7 +5,8 @@
 ``write_fixture_runs(factory, workdir)`` records the fixture runs: every final
 status, nested config with lists, None, booleans, a big integer, NaN and
 infinities, unicode, metric names with ``/`` and ``.``, info, results,
-artifacts and resources linking three runs A → B → C, and a fail trace.
+artifacts and resources linking three runs A → B → C, a fail trace, and two
+source files (``SOURCES``, one in a subfolder) stored with every run.
 """
 
 from __future__ import annotations
@@ -58,7 +59,25 @@ def opened_store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
             context.__exit__(None, None, None)
 
 
-def _run(observer: Any, name: str, main: Callable[[Run], Any], config: dict[str, Any]) -> Run:
+#: The experiment's source files (relative to its folder) and their content, stored with every run.
+SOURCES = {
+    "train.py": "from lib.helpers import scale\n\n\ndef main(lr=0.1):\n    return scale(lr)\n",
+    "lib/helpers.py": "def scale(x):\n    return 2 * x  # ünï ✓\n",
+}
+
+
+def experiment_info(name: str, workdir: Path) -> dict[str, Any]:
+    """The experiment block the framework builds (``get_experiment_info``), over SOURCES written into ``workdir``."""
+    from gnomon.provenance import Source, get_experiment_info
+
+    for relpath, text in SOURCES.items():
+        (workdir / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / relpath).write_text(text, encoding="utf-8")
+    sources = [Source.create(str(workdir / relpath)) for relpath in SOURCES]
+    return get_experiment_info(name, str(workdir), str(workdir / "train.py"), sources, [], [])
+
+
+def _run(observer: Any, name: str, main: Callable[[Run], Any], config: dict[str, Any], workdir: Path) -> Run:
     run: Run
 
     def body() -> Any:
@@ -68,7 +87,7 @@ def _run(observer: Any, name: str, main: Callable[[Run], Any], config: dict[str,
         config=config,
         main_function=body,
         observers=[observer],
-        experiment_info={"name": name, "base_dir": "/nowhere", "sources": [], "dependencies": [], "repositories": []},
+        experiment_info=experiment_info(name, workdir),
         host_info={"hostname": "box"},
         meta_info={"comment": f"the {name} run"} if name == "plain" else {},
     )
@@ -148,6 +167,6 @@ def write_fixture_runs(factory: Callable[[], Any], workdir: Path) -> None:
     mains = {"plain": plain, "nested": nested, "failed": failed, "interrupted": interrupted, "specials": specials,
              "producer": producer, "consumer": consumer, "final": final}
     for name in NAMES:
-        run = _run(factory(), name, mains[name], configs[name])
+        run = _run(factory(), name, mains[name], configs[name], workdir)
         with contextlib.suppress(ValueError, GnomonInterrupt):
             run()

@@ -15,7 +15,7 @@ import pytest
 pd = pytest.importorskip("pandas")
 
 from mongo_server import db, db_name, mongo_server  # noqa: E402,F401
-from query_fixtures import BACKENDS, NAMES, opened_store, write_fixture_runs  # noqa: E402
+from query_fixtures import BACKENDS, NAMES, SOURCES, opened_store, write_fixture_runs  # noqa: E402
 
 import gnomon  # noqa: E402
 
@@ -155,3 +155,21 @@ def test_lineage_chain_and_annotations(stores):
     assert other.runs('"best" in tags').ids == ["2"]
     with pytest.raises(gnomon.RunNotFoundError, match="999"):
         other.run("999")
+
+
+@pytest.mark.parametrize("stores", BACKENDS, indirect=True)
+def test_sources_read_back_the_same(stores):
+    reference, other = stores
+    for run_id in ("1", "3", "8"):
+        mine, theirs = other.run(run_id).sources, reference.run(run_id).sources
+        assert sorted(mine) == sorted(theirs) == sorted(SOURCES)
+        for path, text in SOURCES.items():
+            assert mine[path].read_text() == theirs[path].read_text() == text
+            assert mine[path].digest[:32] == theirs[path].digest[:32]
+            with mine[path].open() as stream:
+                assert stream.read(4) == text.encode()[:4]
+    assert isinstance(other.run("2").sources["train.py"], gnomon.query.Source)
+    with pytest.raises(KeyError, match="lib/nope.py"):
+        other.backend.open_source("2", "lib/nope.py")
+    with pytest.raises(gnomon.RunNotFoundError, match="999"):
+        other.backend.open_source("999", "train.py")

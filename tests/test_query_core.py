@@ -83,6 +83,19 @@ def test_downsampling_keeps_every_spike_and_the_ends():
     assert np.all(np.diff(keep) > 0)
 
 
+def test_downsampling_bands_keep_infinities_and_mark_buckets_of_nan_only():
+    from gnomon.query.series import downsample
+
+    values = np.array([np.nan, np.inf, 1.0, 2.0] * 10 + [np.nan] * 40 + [-np.inf, 3.0] * 20)
+    x = np.arange(len(values), dtype=np.float64)
+    keep, lows, highs = downsample(x, values, 12)
+    assert len(keep) <= 12
+    assert np.isinf(highs[0]) and lows[0] == 1.0
+    middle = (x[keep] >= 40) & (x[keep] < 80)
+    assert middle.any() and np.isnan(lows[middle]).all() and np.isnan(highs[middle]).all()
+    assert lows[-1] == -np.inf and highs[-1] == 3.0
+
+
 def test_downsampling_a_short_series_keeps_it_whole():
     from gnomon.query.series import downsample
 

@@ -24,11 +24,11 @@ if TYPE_CHECKING:
     from gnomon.query.lineage import Graph
     from gnomon.query.protocol import RunStore
     from gnomon.query.store import Changes, RunSet, Store
-    from gnomon.query.stored_run import Artifact, StoredRun
+    from gnomon.query.stored_run import Artifact, Source, StoredRun
 
 __all__ = [
-    "Artifact", "Changes", "FilterError", "Graph", "Run", "RunNotFoundError", "RunSet", "RunStore", "Store",
-    "StoreError", "open",
+    "Artifact", "Changes", "FilterError", "Graph", "Run", "RunNotFoundError", "RunSet", "RunStore", "Source",
+    "Store", "StoreError", "open",
 ]
 
 _SACRED_MONGO = re.compile(r"^(?P<host>[\w.\-]+):(?P<port>\d+):(?P<db>[\w\-]+)$")
@@ -39,6 +39,7 @@ _LAZY = {
     "Run": "gnomon.query.stored_run",
     "RunSet": "gnomon.query.store",
     "RunStore": "gnomon.query.protocol",
+    "Source": "gnomon.query.stored_run",
     "Store": "gnomon.query.store",
 }
 

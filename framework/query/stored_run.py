@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gnomon.query.series import Arrays
     from gnomon.query.store import Store
 
-__all__ = ["Artifact", "StoredRun", "series_frame"]
+__all__ = ["Artifact", "Source", "StoredRun", "series_frame"]
 
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml"}
 
@@ -107,6 +107,38 @@ class Artifact:
         if self.content_type.startswith("text/") and (self.size or 0) < 100_000:
             return f"<pre>{html.escape(self.read_bytes().decode('utf-8', errors='replace'))}</pre>"
         return None
+
+
+class Source:
+    """A source file of the run's experiment: its path (relative to the experiment's folder) and stored content."""
+
+    def __init__(self, store: Store, run_id: str, info: SourceInfo) -> None:
+        self._store = store
+        self.run_id = run_id
+        self.path = info.path
+        self.digest = info.digest
+
+    def __repr__(self) -> str:
+        return f"<Source {self.path!r} of run {self.run_id} (digest {(self.digest or '?')[:12]})>"
+
+    def open(self) -> IO[bytes]:
+        """A binary stream of the content as stored with the run (not read into memory)."""
+        try:
+            return self._store.backend.open_source(self.run_id, self.path)
+        except RunNotFoundError:
+            raise
+        except KeyError as error:
+            message = error.args[0] if error.args else f"run {self.run_id} has no source {self.path!r}"
+            raise RunNotFoundError(str(message)) from None
+
+    def read_bytes(self) -> bytes:
+        """The whole content."""
+        with self.open() as stream:
+            return stream.read()
+
+    def read_text(self, encoding: str = "utf-8", errors: str = "replace") -> str:
+        """The content decoded as text (undecodable bytes replaced unless ``errors`` says otherwise)."""
+        return self.read_bytes().decode(encoding, errors)
 
 
 def _guess_type(name: str) -> str:
@@ -234,9 +266,9 @@ class StoredRun:
             window *= 4
 
     @property
-    def sources(self) -> Mapping[str, SourceInfo]:
-        """The experiment's source files by path (with their content digests)."""
-        return MappingProxyType({s.path: s for s in self._whole().get("sources", [])})
+    def sources(self) -> Mapping[str, Source]:
+        """The experiment's source files by path: digests at hand, content read with ``.read_text()``."""
+        return MappingProxyType({s.path: Source(self._store, self.id, s) for s in self._whole().get("sources", [])})
 
     @property
     def resources(self) -> list[ResourceInfo]:

@@ -297,18 +297,17 @@ class FileRunStore:
         raise KeyError(f"run {name!r} in {self.url} has no source {path!r}")
 
     def _source_candidates(self, name: str, path: str, second: Any, base_dir: Any) -> list[Path]:
-        folder = self.basedir / name
-        if isinstance(second, str) and second and not (_DIGEST.fullmatch(second[:32]) and "/" not in second):
+        """Where the content of a source may be, by what run.json pairs it with: a stored path or a digest."""
+        if not isinstance(second, str) or not second:
+            return []  # the file was gone when the run started: nothing was stored
+        if not (_DIGEST.fullmatch(second[:32]) and "/" not in second):
             return [self.basedir / second]
-        candidates = []
         rel = os.path.normpath(path)
         if os.path.isabs(rel) or rel.split(os.sep)[0] == "..":
             rel = os.path.join("_outside", os.path.abspath(os.path.join(str(base_dir or ""), path)).lstrip(os.sep))
-        candidates += [folder / "sources" / rel, folder / os.path.basename(path)]
-        if isinstance(second, str) and _DIGEST.fullmatch(second[:32]):
-            stem, ext = os.path.splitext(os.path.basename(path))
-            candidates.append(self.basedir / "_sources" / f"{stem}_{second[:32]}{ext}")
-        return candidates
+        stem, ext = os.path.splitext(os.path.basename(path))
+        folder = self.basedir / name
+        return [folder / "sources" / rel, folder / os.path.basename(path), self.basedir / "_sources" / f"{stem}_{second[:32]}{ext}"]
 
     def _open_contained(self, candidate: Path) -> IO[bytes] | None:
         """The file opened when inside the storage folder or a copy that matches its digest; else None."""

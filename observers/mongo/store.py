@@ -291,6 +291,24 @@ class MongoRunStore:
             raise KeyError(f"run {run_id!r} in {self.url} has no artifact named {name!r}")
         return self.fs.get(matches[-1]["file_id"])  # type: ignore[no-any-return]
 
+    def open_source(self, run_id: str, path: str) -> IO[bytes]:
+        """A GridFS stream of one source of the run's experiment (Sacred's ``[[path, file id]]``)."""
+        from gridfs.errors import NoFile
+
+        doc = self._doc(run_id, {"experiment.sources": 1})
+        pairs = [
+            s for s in (doc.get("experiment") or {}).get("sources") or ()
+            if isinstance(s, list | tuple) and len(s) == 2 and s[0] == path
+        ]
+        if not pairs:
+            raise KeyError(f"run {run_id!r} in {self.url} has no source {path!r}")
+        try:
+            if pairs[0][1] is not None:
+                return self.fs.get(pairs[0][1])  # type: ignore[no-any-return]
+        except NoFile:
+            pass
+        raise KeyError(f"the content of source {path!r} of run {run_id!r} in {self.url} was not stored")
+
     def set_annotations(self, run_id: str, *, tags: Sequence[str] | None = None, notes: str | None = None) -> None:
         """``$set`` Omniboard's ``omniboard.tags``/``omniboard.notes``; nothing else in the document changes."""
         fields: dict[str, Any] = {}

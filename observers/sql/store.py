@@ -378,6 +378,25 @@ class SqlRunStore:
             raise RunNotFoundError(f"run {run_id!r} in {self.url} has no stored artifact {name!r}")
         return io.BufferedReader(BlobStream(self.engine, row[0], int(row[1])), buffer_size=1 << 20)
 
+    def open_source(self, run_id: str, path: str) -> IO[bytes]:
+        """A buffered binary stream of one source of the run's experiment, one stored chunk (1 MiB) at a time."""
+        with self.engine.connect() as conn:
+            key = self._key(conn, run_id)
+            row = conn.execute(
+                sa.select(experiment_sources.c.digest, blobs.c.chunks)
+                .select_from(
+                    runs.join(experiment_sources, experiment_sources.c.experiment_id == runs.c.experiment_id)
+                    .outerjoin(blobs, blobs.c.digest == experiment_sources.c.digest)
+                )
+                .where(runs.c.id == key, experiment_sources.c.path == path)
+                .order_by(experiment_sources.c.position)
+            ).first()
+        if row is None:
+            raise KeyError(f"run {run_id!r} in {self.url} has no source {path!r}")
+        if row[1] is None:
+            raise KeyError(f"the content of source {path!r} of run {run_id!r} in {self.url} was not stored")
+        return io.BufferedReader(BlobStream(self.engine, row[0], int(row[1])), buffer_size=1 << 20)
+
     # ------------------------------------------------------------ annotations and lineage
     def _writing_engine(self) -> sa.Engine:
         with self._writer_lock:
