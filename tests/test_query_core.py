@@ -43,6 +43,21 @@ def test_relaxed_filters_match_a_superset():
                 assert evaluate(relaxed, record), (tree, record)
 
 
+def test_a_run_whose_process_is_gone_from_this_host_is_died_at_once():
+    import subprocess
+    import sys
+
+    from gnomon.query.liveness import _this_host
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    record = {"recorded_status": "RUNNING", "heartbeat": NOW, "hostname": _this_host(), "pid": child.pid}
+    assert effective_status(record, NOW, None) == "DIED"
+    assert effective_status({**record, "pid": __import__("os").getpid()}, NOW, None) == "RUNNING"
+    assert effective_status({**record, "hostname": "elsewhere"}, NOW, None) == "RUNNING"
+    assert effective_status({**record, "pid": None}, NOW, None) == "RUNNING"
+
+
 def test_died_after_defaults_to_three_beats_and_at_least_two_minutes():
     record = {"recorded_status": "RUNNING", "heartbeat": NOW - timedelta(seconds=150), "beat_interval": 10}
     assert effective_status(record, NOW, None) == "DIED"
@@ -54,13 +69,13 @@ def test_died_after_defaults_to_three_beats_and_at_least_two_minutes():
     assert DEFAULT_DIED_AFTER == 120
 
 
-def test_status_rewrites_are_approximate_only_with_the_default_threshold():
+def test_liveness_is_left_to_memory_and_other_statuses_pushed_down():
     tree, approximate = rewrite_status(Cmp(("status",), "eq", "DIED"), NOW, None)
     silent = LastSeenBefore(NOW - timedelta(seconds=120))
     assert tree == And((Cmp(("recorded_status",), "eq", "RUNNING"), silent))
     assert approximate == {silent}
     _, approximate = rewrite_status(Cmp(("status",), "eq", "DIED"), NOW, 5.0)
-    assert approximate == frozenset()
+    assert approximate == {LastSeenBefore(NOW - timedelta(seconds=5))}
     tree, _ = rewrite_status(Cmp(("status",), "eq", "FAILED"), NOW, None)
     assert tree == Cmp(("recorded_status",), "eq", "FAILED")
 

@@ -15,6 +15,7 @@ from mongo_server import db, db_name, mongo_server  # noqa: F401
 from query_fixtures import BACKENDS, opened_store
 
 import gnomon
+from gnomon.query import liveness
 
 VICTIM = """
 import time
@@ -53,7 +54,7 @@ def _start(script: Path, url: str, beat: float, env: dict[str, str]) -> subproce
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_killed_run_is_died_after_the_threshold(backend, tmp_path: Path, request, script_env):
+def test_a_killed_run_is_died_after_the_threshold(backend, tmp_path: Path, request, script_env, monkeypatch):
     script = tmp_path / "victim.py"
     script.write_text(VICTIM)
     with opened_store(backend, tmp_path, request) as (_, url):
@@ -66,24 +67,27 @@ def test_a_killed_run_is_died_after_the_threshold(backend, tmp_path: Path, reque
             os.kill(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
             process.stdout.close()
-        store = gnomon.open(url, died_after=1.5)
-        try:
-            records = {run.id: run for run in store.runs()}
-            assert len(records) == 2
-            assert {run.recorded_status for run in records.values()} == {"RUNNING"}
-            time.sleep(1.5 + 0.2)
-            rows = store.runs(order_by="start_time").rows(["status", "recorded_status", "heartbeat"])
-            assert [r["status"] for r in rows] == ["DIED", "DIED"], rows
+        # On the run's own host the process is known to be gone: DIED at once.
+        with gnomon.open(url) as here:
+            rows = here.runs(order_by="start_time").rows(["status", "recorded_status", "heartbeat"])
+            assert [(r["status"], r["recorded_status"]) for r in rows] == [("DIED", "RUNNING")] * 2, rows
             assert rows[0]["heartbeat"] is not None and rows[1]["heartbeat"] is None
+            assert here.runs(status="DIED").count() == 2
+            assert here.runs('status == "RUNNING"').count() == 0
+        # Read from another host, only the silence tells.
+        monkeypatch.setattr(liveness, "_this_host", lambda: "another-host")
+        store = gnomon.open(url, died_after=1.5)
+        patient = gnomon.open(url)  # the default: at least 120 s of silence
+        try:
+            assert patient.runs(status="RUNNING").count() == 2
+            assert patient.runs('status == "DIED"').count() == 0
+            time.sleep(1.5 + 0.2)
+            rows = store.runs(order_by="start_time").rows(["status", "recorded_status"])
+            assert [r["status"] for r in rows] == ["DIED", "DIED"], rows
             assert store.runs(status="DIED").count() == 2
             assert store.runs('status == "RUNNING"').count() == 0
             assert store.runs('status != "DIED"').count() == 0
-            # With the default threshold (at least 120 s) they are still running.
-            patient = gnomon.open(url)
-            try:
-                assert patient.runs(status="RUNNING").count() == 2
-                assert patient.runs('status == "DIED"').count() == 0
-            finally:
-                patient.close()
+            assert patient.runs(status="RUNNING").count() == 2
         finally:
             store.close()
+            patient.close()

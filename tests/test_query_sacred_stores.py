@@ -7,7 +7,7 @@ import math
 import pytest
 
 from mongo_server import db, db_name, mongo_server  # noqa: F401
-from sacred_fixtures import RUN_STATUSES, file_store_copy, load_mongo_dump
+from sacred_fixtures import FIXTURE_DIR, RUN_STATUSES, file_store_copy, load_mongo_dump
 
 import gnomon
 
@@ -72,3 +72,36 @@ def test_filters_on_sacred_data(sacred_store):
         i for i in ("1", "3", "4", "5") if i in sacred_store.runs("exists(config)").ids
     ]
     assert sacred_store.runs('command == "evaluate"').ids == ["2"]
+
+
+def test_sources_read_back_what_sacred_stored(sacred_store):
+    """Sacred stored experiment.py with every run: as ``_sources/<stem>_<md5>.py`` or in GridFS."""
+    expected = (FIXTURE_DIR / "experiment.py").read_bytes()
+    for run_id in ("1", "3", "6"):  # 6 is queued: Sacred's file store pairs the path with an md5 there
+        sources = sacred_store.run(run_id).sources
+        assert list(sources) == ["experiment.py"]
+        assert sources["experiment.py"].read_bytes() == expected
+    assert "from sacred import Experiment" in sacred_store.run("2").sources["experiment.py"].read_text()
+    with pytest.raises(KeyError, match="nope.py"):
+        sacred_store.backend.open_source("1", "nope.py")
+
+
+def test_a_source_pointing_outside_the_file_store_is_not_read(tmp_path):
+    """run.json names where a source's copy is; a copy outside the folder is read only when its digest matches."""
+    import json
+
+    folder = file_store_copy(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a source")
+    moved = tmp_path / "elsewhere" / "experiment_9187e758dbb5b017da561101a1431ba4.py"
+    moved.parent.mkdir()
+    moved.write_bytes((FIXTURE_DIR / "experiment.py").read_bytes())
+    for run_id, target in (("1", secret), ("3", moved)):
+        run_json = folder / run_id / "run.json"
+        stored = json.loads(run_json.read_text())
+        stored["experiment"]["sources"] = [["experiment.py", f"../{target.relative_to(tmp_path)}"]]
+        run_json.write_text(json.dumps(stored))
+    with gnomon.open(folder) as store:
+        with pytest.raises(KeyError, match="not stored"):
+            store.run("1").sources["experiment.py"].read_bytes()
+        assert store.run("3").sources["experiment.py"].read_bytes() == moved.read_bytes()

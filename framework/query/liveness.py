@@ -7,12 +7,19 @@ before its first beat) is older than ``died_after``: by default three beat
 intervals of that run (recorded in ``meta.beat_interval``), and never less than
 :data:`DEFAULT_DIED_AFTER` so a busy machine's late beat is not a death. Nothing
 is written: the recorded status stays as the run left it (``recorded_status``).
+
+A reader on the run's own host needs no wait: when the recorded process id is
+gone from this machine, the run is ``DIED`` at once. (A reused process id can
+only make a dead run look alive for the usual threshold, never the reverse.)
 """
 
 from __future__ import annotations
 
+import os
+import platform
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from gnomon.query.tree import (
@@ -44,11 +51,32 @@ def died_after_for(record: Mapping[str, Any], died_after: float | None) -> float
     return DEFAULT_DIED_AFTER
 
 
+@lru_cache(maxsize=1)
+def _this_host() -> str:
+    return platform.node()
+
+
+def _process_gone(record: Mapping[str, Any]) -> bool:
+    """Whether the run ran on this host under a process id that no longer exists here."""
+    pid = record.get("pid")
+    if type(pid) is not int or pid <= 0 or not record.get("hostname") or record["hostname"] != _this_host():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, under another user
+        return False
+    return False
+
+
 def effective_status(record: Mapping[str, Any], now: datetime, died_after: float | None) -> str:
-    """``DIED`` for a RUNNING run silent for too long, else the recorded status."""
+    """``DIED`` for a RUNNING run silent for too long or whose process is gone, else the recorded status."""
     status = record.get("recorded_status") or "UNKNOWN"
     if status != "RUNNING":
         return str(status)
+    if _process_gone(record):
+        return "DIED"
     seen = record.get("heartbeat") or record.get("start_time")
     if seen is None:
         return status
@@ -61,14 +89,14 @@ def rewrite_status(node: Node, now: datetime, died_after: float | None) -> tuple
 
     The second value holds the atoms a backend must not be given: the caller
     treats them as ones it cannot compile (relaxing them) and checks every record
-    again in memory. By default each run's own beat interval sets its threshold,
-    which a backend cannot see, so the :class:`LastSeenBefore` atom is among them
-    (with ``died_after`` given, it is exact); so are orderings, prefixes and
-    patterns on ``status`` (``status < "F"``, ``startswith(status, "RUN")``).
+    again in memory. Whether a RUNNING run died depends on what a backend cannot
+    see (each run's own beat interval, whether its process still exists on this
+    host), so the :class:`LastSeenBefore` atom is always among them; so are
+    orderings, prefixes and patterns on ``status`` (``status < "F"``).
     """
     threshold = died_after if died_after is not None else DEFAULT_DIED_AFTER
     silent = LastSeenBefore(now - timedelta(seconds=threshold))
-    approximate: set[Node] = set() if died_after is not None else {silent}
+    approximate: set[Node] = {silent}
     running = Cmp(("recorded_status",), "eq", "RUNNING")
 
     def one(status: Any) -> Node:

@@ -70,11 +70,64 @@ def _diff(label: str, texts: Sequence[tuple[str, str]]) -> list[str]:
     return lines
 
 
+def _content(source: Any) -> bytes | None:
+    """A source's stored content; None when the store holds only its path and digest."""
+    try:
+        return source.read_bytes()  # type: ignore[no-any-return]
+    except KeyError:
+        return None
+
+
+def _source_diffs(store: Any, ids: Sequence[str], show_all: bool) -> list[str]:
+    """Unified diffs of the sources that differ between the first run and each other; files not in every run listed."""
+    files = {i: store.run(i).sources for i in ids}
+    first_id, *others = ids
+    lines: list[str] = []
+    for path in sorted({p for sources in files.values() for p in sources}):
+        having = [i for i in ids if path in files[i]]
+        if len(having) < len(ids):
+            lines.append(f"only in run{'s' if len(having) > 1 else ''} {', '.join(having)}: {path}")
+            continue
+        first = files[first_id][path]
+        first_bytes: bytes | None = None
+        differs = False
+        for other_id in others:
+            other = files[other_id][path]
+            if first.digest is not None and first.digest == other.digest:
+                continue
+            if first_bytes is None:
+                first_bytes = _content(first)
+            other_bytes = _content(other)
+            if first_bytes is None or other_bytes is None:
+                if first.digest != other.digest:
+                    missing = first_id if first_bytes is None else other_id
+                    lines.append(f"{path} differs between runs {first_id} and {other_id} "
+                                 f"(its content is not stored with run {missing})")
+                    differs = True
+                continue
+            if first_bytes == other_bytes:
+                continue
+            differs = True
+            if b"\0" in first_bytes or b"\0" in other_bytes:
+                lines.append(f"binary files run {first_id} {path} and run {other_id} {path} differ")
+                continue
+            lines.extend(
+                _diff(path, [(first_id, first_bytes.decode("utf-8", "replace")),
+                             (other_id, other_bytes.decode("utf-8", "replace"))])
+            )
+        if show_all and not differs:
+            lines.append(f"same in every run: {path}")
+    return lines
+
+
 @click.command("compare")
 @click.argument("runs", metavar="RUN RUN…", nargs=-1, required=True)
 @store_option
 @click.option("--all", "show_all", is_flag=True, help="Every column, not only the config that differs.")
-@click.option("--sources", is_flag=True, help="Compare the source files (path and content digest) instead.")
+@click.option(
+    "--sources", is_flag=True,
+    help="Show a unified diff of the source files instead (with --json etc., each run's content digests).",
+)
 @click.option("--output", is_flag=True, help="Show a unified diff of the captured output instead.")
 @format_options
 @reported
@@ -93,15 +146,16 @@ def compare(
             lines = _diff("output", [(i, store.run(i).output()) for i in ids])
             echo_lines(lines or ["(the outputs are identical)"])
             return
+        if sources and fmt is None:
+            lines = _source_diffs(store, ids, show_all)
+            echo_lines(lines or ["(the runs have the same sources)"])
+            return
         if sources:
             listing = {i: {path: info.digest for path, info in store.run(i).sources.items()} for i in ids}
             paths = sorted({p for files in listing.values() for p in files})
             rows = [{"path": p, **{f"run {i}": (listing[i].get(p) or "")[:12] or None for i in ids}} for p in paths]
             if not show_all:
                 rows = [r for r in rows if len({r[f"run {i}"] for i in ids}) > 1]
-            if not rows and fmt is None:
-                echo_lines(["(the runs have the same sources)"])
-                return
             emit(rows, ["path", *(f"run {i}" for i in ids)], fmt)
             return
         found = {r["run_id"]: r for r in store.runs(ids=ids, order_by=None).rows()}
