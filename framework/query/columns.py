@@ -43,11 +43,22 @@ def _is_tagged(value: Mapping[str, Any]) -> bool:
 
 def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
     """Nested dicts as ``prefix.key.sub`` entries; anything else (lists included) is one value."""
-    if isinstance(value, Mapping) and value and not _is_tagged(value):
-        for key, item in value.items():
-            flatten(f"{prefix}.{key}", item, out)
-    else:
-        out[prefix] = value
+    if type(value) is not dict or not value or "__type__" in value:
+        if isinstance(value, Mapping) and value and not _is_tagged(value):  # a Mapping that is not a dict
+            value = dict(value)
+        else:
+            out[prefix] = value
+            return
+    # An explicit stack: records are plain dicts, and this runs for every run listed.
+    stack = [(prefix, value)]
+    while stack:
+        head, current = stack.pop()
+        for key, item in current.items():
+            name = f"{head}.{key}"
+            if type(item) is dict and item and "__type__" not in item:
+                stack.append((name, item))
+            else:
+                out[name] = item
 
 
 def row_of(record: Mapping[str, Any], *, blocks: Iterable[str] = ()) -> dict[str, Any]:

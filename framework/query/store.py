@@ -312,16 +312,23 @@ class RunSet:
 
     def rows(self, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """The runs as dicts of columns (``run_id`` first), without pandas; see :meth:`df` for the columns."""
+        records, all_rows, chosen = self._table(columns)
+        return [{"run_id": r["run_id"], **{c: row.get(c) for c in chosen}} for r, row in zip(records, all_rows, strict=True)]
+
+    def _table(self, columns: Sequence[str] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+        """The records, each one's full row of columns, and the column names chosen (in order)."""
         blocks = self._blocks(columns)
         records = self._fetch(frozenset(blocks))
         all_rows = [row_of(r, blocks=blocks) for r in records]
-        available = {name for row in all_rows for name in row}
+        available: set[str] = set()
+        for row in all_rows:
+            available.update(row)
         chosen = select_columns(available, columns)
         if columns is not None and all_rows:
             unknown = [c for c in chosen if c not in available]
             if unknown:
                 raise FilterError(self._unknown_columns(unknown, available))
-        return [{"run_id": r["run_id"], **{c: row.get(c) for c in chosen}} for r, row in zip(records, all_rows, strict=True)]
+        return records, all_rows, chosen
 
     @staticmethod
     def _unknown_columns(unknown: list[str], available: set[str]) -> str:
@@ -349,11 +356,10 @@ class RunSet:
         """
         import pandas as pd
 
-        rows = self.rows(columns)
-        names = ["run_id", *(rows[0].keys() - {"run_id"} if rows else select_columns((), columns))]
-        if rows:
-            names = list(rows[0].keys())
-        data: dict[str, Any] = {name: [row.get(name) for row in rows] for name in names}
+        records, all_rows, chosen = self._table(columns)
+        data: dict[str, Any] = {"run_id": [r["run_id"] for r in records]}
+        for name in chosen:
+            data[name] = [row.get(name) for row in all_rows]
         if lists == "json":
             import json
 
