@@ -169,7 +169,7 @@ def test_sources_read_back_the_same(stores):
             with mine[path].open() as stream:
                 assert stream.read(4) == text.encode()[:4]
     assert isinstance(other.run("2").sources["train.py"], gnomon.query.Source)
-    with pytest.raises(KeyError, match="lib/nope.py"):
+    with pytest.raises(KeyError, match=r"lib/nope\.py"):
         other.backend.open_source("2", "lib/nope.py")
     with pytest.raises(gnomon.RunNotFoundError, match="999"):
         other.backend.open_source("999", "train.py")

@@ -82,7 +82,7 @@ def test_sources_read_back_what_sacred_stored(sacred_store):
         assert list(sources) == ["experiment.py"]
         assert sources["experiment.py"].read_bytes() == expected
     assert "from sacred import Experiment" in sacred_store.run("2").sources["experiment.py"].read_text()
-    with pytest.raises(KeyError, match="nope.py"):
+    with pytest.raises(KeyError, match=r"nope\.py"):
         sacred_store.backend.open_source("1", "nope.py")
 
 

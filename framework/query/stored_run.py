@@ -268,7 +268,8 @@ class StoredRun:
     @property
     def sources(self) -> Mapping[str, Source]:
         """The experiment's source files by path: digests at hand, content read with ``.read_text()``."""
-        return MappingProxyType({s.path: Source(self._store, self.id, s) for s in self._whole().get("sources", [])})
+        sources = self._whole().get("sources", [])
+        return MappingProxyType({s.path: Source(self._store, self.id, s) for s in sources})
 
     @property
     def resources(self) -> list[ResourceInfo]:

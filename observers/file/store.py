@@ -272,13 +272,14 @@ class FileRunStore:
     def open_source(self, run_id: str, path: str) -> IO[bytes]:
         """The stored copy of one of the experiment's sources; KeyError when run.json lists none readable.
 
-        Where the copy is: the stored path run.json pairs with the source (relative
-        to the folder, ``_sources/<stem>_<digest><ext>``), else, for a queued run
-        whose pair holds a digest, the run's ``sources/<path>`` (gnomon), its
-        ``<basename>`` (Sacred) or ``_sources/<stem>_<digest><ext>``. Only files
-        inside the storage folder are opened, or outside it a content-addressed copy
-        whose content has the digest its name carries: run.json cannot point the
-        reader at any other file.
+        Where the copy is: the stored path run.json pairs with the source
+        (``_sources/<stem>_<digest><ext>``, relative to the folder), else, for a
+        queued run whose pair holds the digest, the run's ``sources/<path>``
+        (gnomon), its ``<basename>`` (Sacred) or ``_sources/<stem>_<digest><ext>``.
+        A file is opened only when its content has the digest its name or pair
+        carries (sha256, or md5 for Sacred's): a source recorded where it was
+        (``copy_sources=False``) may have changed since, and run.json cannot point
+        the reader at any other file.
         """
         name = self._row(run_id)[0]
         experiment = self._stored(name).get("experiment")
@@ -289,37 +290,31 @@ class FileRunStore:
             if not isinstance(item, list | tuple) or not item or item[0] != path:
                 continue
             second = item[1] if len(item) > 1 else None
-            for candidate in self._source_candidates(name, path, second, experiment.get("base_dir")):
-                stream = self._open_contained(candidate)
-                if stream is not None:
-                    return stream
+            for candidate, digest in self._source_candidates(name, path, second, experiment.get("base_dir")):
+                if digest is not None and _has_digest(candidate, digest):
+                    try:
+                        return open(candidate, "rb")
+                    except OSError:
+                        continue
             raise KeyError(f"the content of source {path!r} of run {name!r} in {self.url} was not stored")
         raise KeyError(f"run {name!r} in {self.url} has no source {path!r}")
 
-    def _source_candidates(self, name: str, path: str, second: Any, base_dir: Any) -> list[Path]:
-        """Where the content of a source may be, by what run.json pairs it with: a stored path or a digest."""
+    def _source_candidates(self, name: str, path: str, second: Any, base_dir: Any) -> list[tuple[Path, str | None]]:
+        """Where the content of a source may be, with its digest, by what run.json pairs it with."""
         if not isinstance(second, str) or not second:
             return []  # the file was gone when the run started: nothing was stored
         if not (_DIGEST.fullmatch(second[:32]) and "/" not in second):
-            return [self.basedir / second]
+            return [(self.basedir / second, digest_prefix(second))]
         rel = os.path.normpath(path)
         if os.path.isabs(rel) or rel.split(os.sep)[0] == "..":
             rel = os.path.join("_outside", os.path.abspath(os.path.join(str(base_dir or ""), path)).lstrip(os.sep))
         stem, ext = os.path.splitext(os.path.basename(path))
-        folder = self.basedir / name
-        return [folder / "sources" / rel, folder / os.path.basename(path), self.basedir / "_sources" / f"{stem}_{second[:32]}{ext}"]
-
-    def _open_contained(self, candidate: Path) -> IO[bytes] | None:
-        """The file opened when inside the storage folder or a copy that matches its digest; else None."""
-        real = os.path.realpath(candidate)
-        if not real.startswith(os.path.realpath(self.basedir) + os.sep):
-            expected = digest_prefix(real)
-            if expected is None or not _has_digest(real, expected):
-                return None
-        try:
-            return open(real, "rb")  # noqa: SIM115 - the caller closes it
-        except OSError:
-            return None
+        folder, digest = self.basedir / name, second[:32]
+        return [
+            (folder / "sources" / rel, digest),
+            (folder / os.path.basename(path), digest),
+            (self.basedir / "_sources" / f"{stem}_{digest}{ext}", digest),
+        ]
 
     # ------------------------------------------------------------------ annotations, lineage --
     def set_annotations(self, run_id: str, *, tags: Sequence[str] | None = None, notes: str | None = None) -> None:
@@ -351,7 +346,7 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _has_digest(path: str, expected: str) -> bool:
+def _has_digest(path: str | os.PathLike[str], expected: str) -> bool:
     """Whether the file's sha256 (gnomon's stored names) or md5 (Sacred's) starts with ``expected``."""
     import hashlib
 

@@ -90,13 +90,13 @@ def _source_diffs(store: Any, ids: Sequence[str], show_all: bool) -> list[str]:
             continue
         first = files[first_id][path]
         first_bytes: bytes | None = None
-        differs = False
+        read = differs = False
         for other_id in others:
             other = files[other_id][path]
             if first.digest is not None and first.digest == other.digest:
                 continue
-            if first_bytes is None:
-                first_bytes = _content(first)
+            if not read:
+                first_bytes, read = _content(first), True
             other_bytes = _content(other)
             if first_bytes is None or other_bytes is None:
                 if first.digest != other.digest:
