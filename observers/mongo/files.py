@@ -13,13 +13,55 @@ so replays store nothing twice.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
 
 from gnomon.observers.mongo.documents import gridfs_stand_in
 
-__all__ = ["FileStore"]
+__all__ = ["FileStore", "open_stream"]
+
+
+class _Chunks(io.RawIOBase):
+    """A GridFS file read chunk after chunk, a few chunks per round trip.
+
+    pymongo's ``GridOut`` lets the server fill its first cursor batch (101 chunks,
+    about 25 MB), so saving a large artifact would hold that much at once; here at
+    most :data:`BATCH` chunks are in memory, whatever the file's size.
+    """
+
+    BATCH = 4
+
+    def __init__(self, chunks: Any, file_id: Any, length: int) -> None:
+        self._cursor: Iterator[Mapping[str, Any]] = iter(
+            chunks.find({"files_id": file_id}, {"data": 1, "_id": 0}).sort("n", 1).batch_size(self.BATCH)
+        )
+        self._pending = memoryview(b"")
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and self._left > 0:
+            chunk = next(self._cursor, None)
+            if chunk is None:
+                raise OSError(f"GridFS file is missing chunks: {self._left} bytes never came")
+            self._pending = memoryview(bytes(chunk["data"]))[: self._left]
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        self._left -= count
+        return count
+
+
+def open_stream(db: Any, file_id: Any) -> IO[bytes]:
+    """A buffered binary stream of one GridFS file; ``KeyError`` when there is no such file."""
+    doc = db["fs.files"].find_one({"_id": file_id}, {"length": 1})
+    if doc is None:
+        raise KeyError(file_id)
+    return io.BufferedReader(_Chunks(db["fs.chunks"], file_id, int(doc.get("length") or 0)), 1 << 20)
 
 
 class FileStore:

@@ -17,6 +17,7 @@ from itertools import pairwise
 from typing import IO, Any
 
 from gnomon.errors import RunNotFoundError, StoreError
+from gnomon.observers.mongo.files import open_stream
 from gnomon.observers.mongo.filters import compile_filter, field_of, supports
 from gnomon.observers.mongo.metrics import to_posix
 from gnomon.observers.mongo.output import output_chars, read_output
@@ -289,12 +290,10 @@ class MongoRunStore:
         matches = [a for a in doc.get("artifacts") or () if isinstance(a, dict) and a.get("name") == name]
         if not matches:
             raise KeyError(f"run {run_id!r} in {self.url} has no artifact named {name!r}")
-        return self.fs.get(matches[-1]["file_id"])  # type: ignore[no-any-return]
+        return open_stream(self.db, matches[-1]["file_id"])
 
     def open_source(self, run_id: str, path: str) -> IO[bytes]:
         """A GridFS stream of one source of the run's experiment (Sacred's ``[[path, file id]]``)."""
-        from gridfs.errors import NoFile
-
         doc = self._doc(run_id, {"experiment.sources": 1})
         pairs = [
             s for s in (doc.get("experiment") or {}).get("sources") or ()
@@ -304,8 +303,8 @@ class MongoRunStore:
             raise KeyError(f"run {run_id!r} in {self.url} has no source {path!r}")
         try:
             if pairs[0][1] is not None:
-                return self.fs.get(pairs[0][1])  # type: ignore[no-any-return]
-        except NoFile:
+                return open_stream(self.db, pairs[0][1])
+        except KeyError:
             pass
         raise KeyError(f"the content of source {path!r} of run {run_id!r} in {self.url} was not stored")
 
