@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,12 @@ def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
                 out[name] = item
 
 
+@lru_cache(maxsize=4096)
+def _metric_columns(name: str) -> tuple[tuple[str, str], ...]:
+    """``metrics.<name>.<summary>`` column names, made once per metric name rather than once per run."""
+    return tuple((f"metrics.{name}.{agg}", agg) for agg in METRIC_SUMMARIES)
+
+
 def row_of(record: Mapping[str, Any], *, blocks: Iterable[str] = ()) -> dict[str, Any]:
     """Every column of one record: the fixed ones, ``config.*``, ``metrics.*`` and the asked-for blocks."""
     start, stop = record.get("start_time"), record.get("stop_time")
@@ -84,10 +91,9 @@ def row_of(record: Mapping[str, Any], *, blocks: Iterable[str] = ()) -> dict[str
     }
     flatten("config", record.get("config") or {}, row)
     row.pop("config", None)  # an empty config has no columns
-    for name in sorted(record.get("metrics") or {}):
-        summary = record["metrics"][name]
-        for agg in METRIC_SUMMARIES:
-            row[f"metrics.{name}.{agg}"] = summary.get(agg)
+    for name, summary in (record.get("metrics") or {}).items():
+        for column, agg in _metric_columns(name):
+            row[column] = summary.get(agg)
     for block in blocks:
         if isinstance(record.get(block), Mapping):
             extra: dict[str, Any] = {}
