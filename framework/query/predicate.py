@@ -38,7 +38,7 @@ from gnomon.query.tree import (
     StartsWith,
 )
 
-__all__ = ["MISSING", "evaluate", "resolve", "sort_key"]
+__all__ = ["MISSING", "decimal_id", "evaluate", "natural_key", "resolve", "sort_key"]
 
 _INT64 = 2**63
 
@@ -189,17 +189,34 @@ def evaluate(node: Node | None, record: Mapping[str, Any], *, now: datetime | No
     return _regex(node.pattern).search(found) is not None
 
 
-_RANKS = {"number": 0, "str": 1, "time": 0, "bool": 2}
+_RANKS = {"number": 0, "time": 1, "str": 2, "bool": 3}
 
 
 def sort_key(value: Any) -> tuple[int, Any]:
     """A key that orders values of mixed types: numbers (and times), strings, booleans, then the rest.
 
     Missing values and None are not given a key: callers put them last in either direction.
+    Times and numbers never meet in one comparison.
     """
     family = _comparable(value, False)
     if family is None:
-        return (3, repr(value))
+        return (4, repr(value))
     if family == "bool":
-        return (2, int(value))
+        return (3, int(value))
     return (_RANKS[family], value)
+
+
+def decimal_id(run_id: str) -> bool:
+    """Whether a run id is a plain decimal number (``"12"``; not ``"012"``, ``"²"`` or ``"١"``).
+
+    Stores that keep such ids as integers (MongoDB, as Sacred does) must not take
+    ``"012"`` for run 12.
+    """
+    return run_id.isascii() and run_id.isdigit() and (run_id == "0" or not run_id.startswith("0"))
+
+
+def natural_key(run_id: str) -> tuple[int, int, str]:
+    """Run ids in natural order: decimal ids by value (``"2"`` before ``"10"``), then the others by text."""
+    if run_id.isascii() and run_id.isdigit():
+        return (0, int(run_id), "")
+    return (1, 0, run_id)

@@ -193,6 +193,9 @@ class RunStore(Protocol):
         """How many characters of output are stored."""
         ...
 
+    # Optional: ``artifact_digest(run_id, name) -> str | None``, for a store that can give
+    # (and cache) an artifact's sha256 without the caller streaming the content.
+
     def open_artifact(self, run_id: str, name: str) -> IO[bytes]:
         """A binary stream of one artifact's content (streamed, not read into memory); ``KeyError`` if none."""
         ...

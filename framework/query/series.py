@@ -44,14 +44,6 @@ class Arrays:
     def __len__(self) -> int:
         return len(self.steps)
 
-    def between(self, lo: float | None, hi: float | None, x: np.ndarray) -> Arrays:
-        """The points whose x lies in ``[lo, hi]`` (x sorted)."""
-        import numpy as np
-
-        start = 0 if lo is None else int(np.searchsorted(x, lo, side="left"))
-        stop = len(x) if hi is None else int(np.searchsorted(x, hi, side="right"))
-        return Arrays(self.steps[start:stop], self.values[start:stop], self.times[start:stop])
-
 
 def parse_smoothing(spec: str | None) -> tuple[str, float] | None:
     """``"ema:0.6"`` (weight in [0, 1)) or ``"gauss:3"`` (sigma in points); None for no smoothing."""

@@ -20,7 +20,7 @@ from gnomon.errors import FilterError, RunNotFoundError
 from gnomon.query import grammar
 from gnomon.query.columns import ColumnInfo, column_kind, row_of, select_columns
 from gnomon.query.liveness import effective_status, rewrite_status
-from gnomon.query.predicate import MISSING, evaluate, resolve, sort_key
+from gnomon.query.predicate import MISSING, evaluate, natural_key, resolve, sort_key
 from gnomon.query.protocol import RunStore
 from gnomon.query.pushdown import relax, simplify
 from gnomon.query.series import SeriesCache
@@ -49,10 +49,6 @@ class Changes:
         return bool(self.added or self.updated or self.removed)
 
 
-def _natural(run_id: str) -> tuple[int, int, str]:
-    return (0, int(run_id), "") if run_id.isdigit() else (1, 0, run_id)
-
-
 def _order_paths(order_by: str | Sequence[str] | None) -> list[tuple[Path, bool]]:
     if not order_by:
         return []
@@ -68,10 +64,11 @@ def _order_paths(order_by: str | Sequence[str] | None) -> list[tuple[Path, bool]
 
 def _time(value: Any, name: str) -> datetime:
     if isinstance(value, datetime):
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.astimezone(timezone.utc)  # a naive datetime is local time, as Python takes it
     if isinstance(value, str):
         try:
-            return _time(datetime.fromisoformat(value), name)
+            parsed = datetime.fromisoformat(value)  # ISO text without a zone is UTC, as in filters
+            return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
         except ValueError:
             try:
                 return datetime.now(timezone.utc) - grammar.parse_duration(value)
@@ -276,12 +273,12 @@ class RunSet:
         return frozenset(a.path[0] for a in atoms(self.where) if hasattr(a, "path") and a.path[0] in _BLOCKS)
 
     def _sorted(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        records = sorted(records, key=lambda r: _natural(str(r["run_id"])))
+        records = sorted(records, key=lambda r: natural_key(str(r["run_id"])))
         for path, descending in reversed(self.order):
             present = [r for r in records if resolve(r, path) not in (MISSING, None)]
             missing = [r for r in records if resolve(r, path) in (MISSING, None)]
             if path == ("id",):
-                present.sort(key=lambda r: _natural(str(r["run_id"])), reverse=descending)
+                present.sort(key=lambda r: natural_key(str(r["run_id"])), reverse=descending)
             else:
                 present.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)
             records = present + missing

@@ -40,12 +40,26 @@ class Artifact:
         self.run_id = run_id
         self.name = info.name
         self.size = info.size
-        self.digest = info.digest
+        self._digest = info.digest
         self.metadata: Mapping[str, Any] = MappingProxyType(dict(info.metadata or {}))
         self.content_type = info.content_type or _guess_type(info.name)
 
     def __repr__(self) -> str:
         return f"<Artifact {self.name!r} of run {self.run_id} ({self.size} bytes, {self.content_type})>"
+
+    @property
+    def digest(self) -> str | None:
+        """The hex sha256 of the content: as the store recorded it, else computed (streamed) on first use."""
+        if self._digest is None:
+            known = getattr(self._store.backend, "artifact_digest", None)  # a store that caches digests
+            if known is not None:
+                self._digest = known(self.run_id, self.name)
+            if self._digest is None:
+                import hashlib
+
+                with self.open() as stream:
+                    self._digest = hashlib.file_digest(stream, "sha256").hexdigest()
+        return self._digest
 
     def open(self) -> IO[bytes]:
         """A binary stream of the content (not read into memory)."""
@@ -60,8 +74,13 @@ class Artifact:
             return stream.read()
 
     def save(self, directory: str | Path = ".") -> Path:
-        """Copy the content to ``directory/<name>`` (streamed) and return the path."""
-        target = Path(directory) / Path(self.name).name
+        """Copy the content to ``directory/<name>`` (streamed; sub-folders of the name kept) and return the path."""
+        from pathlib import PurePosixPath
+
+        relative = PurePosixPath(self.name.replace("\\", "/"))
+        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            relative = PurePosixPath(relative.name or "artifact")
+        target = Path(directory).joinpath(*relative.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         with self.open() as source, open(target, "wb") as out:
             shutil.copyfileobj(source, out, 1 << 20)
@@ -357,14 +376,16 @@ def series_frame(
             if np.any(order != np.arange(len(order))):
                 arrays = type(arrays)(arrays.steps[order], arrays.values[order], arrays.times[order])
             xs = arrays.times - (origin if x == "elapsed" else 0.0)
+        # Smoothing runs on the whole series, so a zoomed view shows the same curve.
+        values = apply_smoothing(arrays.values, smoothing) if smoothing else arrays.values
         if window is not None:
             lo, hi = window
             if x == "time":
                 lo, hi = _posix(lo), _posix(hi)
-            arrays = arrays.between(lo, hi, xs)
-            xs = (arrays.steps.astype(np.float64) if x == "step"
-                  else arrays.times - (origin if x == "elapsed" else 0.0))
-        values = apply_smoothing(arrays.values, smoothing) if smoothing else arrays.values
+            first = 0 if lo is None else int(np.searchsorted(xs, lo, side="left"))
+            end = len(xs) if hi is None else int(np.searchsorted(xs, hi, side="right"))
+            arrays = type(arrays)(arrays.steps[first:end], values[first:end], arrays.times[first:end])
+            values, xs = arrays.values, xs[first:end]
         piece: dict[str, Any] = {"step": arrays.steps, "value": values, "time": arrays.times}
         if x == "elapsed":
             piece["elapsed"] = xs

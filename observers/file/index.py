@@ -289,8 +289,11 @@ class RunIndex:
 
         return self._guarded(work)
 
-    def digests(self, relpath: str) -> tuple[str, str] | None:
-        """``(sha256, md5)`` hex of a file under the folder, hashed once per content (inode, mtime, size)."""
+    def digests(self, relpath: str, *, cached_only: bool = False) -> tuple[str, str] | None:
+        """``(sha256, md5)`` hex of a file under the folder, hashed once per content (inode, mtime, size).
+
+        With ``cached_only`` a file not hashed yet (or changed since) gives None instead of being read.
+        """
         path = self._prefix + relpath
 
         def work() -> tuple[str, str] | None:
@@ -302,6 +305,8 @@ class RunIndex:
             row = self._db.execute("SELECT sig, sha256, md5 FROM digests WHERE path = ?", (relpath,)).fetchone()
             if row is not None and row[0] == signature:
                 return row[1], row[2]
+            if cached_only:
+                return None
             sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
             try:
                 with open(path, "rb") as f:

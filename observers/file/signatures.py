@@ -27,11 +27,12 @@ rewrite does not change it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import struct
 from collections.abc import Iterator
+
+from gnomon.query.predicate import natural_key
 
 __all__ = [
     "MISSING_FILE",
@@ -57,9 +58,7 @@ _NO_METRICS = (0, 0, 0, 0)
 _DIR_FD = os.stat in os.supports_dir_fd and os.scandir in os.supports_fd
 
 
-def natural(name: str) -> tuple[int, int, str]:
-    """The natural order of run ids, ``"2" < "10"`` (the query layer's, :mod:`gnomon.query.store`)."""
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+natural = natural_key  # the query layer's order of run ids
 
 
 def natural_text(name: str) -> str:
@@ -69,10 +68,9 @@ def natural_text(name: str) -> str:
     without leading zeros; any other id ``"1"`` and itself. Ids equal as numbers
     (``"7"``, ``"007"``) get the same text: callers break that tie by the id itself.
     """
-    if name.isdigit():
-        with contextlib.suppress(ValueError):  # str.isdigit() also admits '²', which int() refuses
-            number = str(int(name))
-            return f"0{len(number):06d}{number}"
+    if name.isascii() and name.isdigit():
+        number = str(int(name))
+        return f"0{len(number):06d}{number}"
     return "1" + name
 
 

@@ -208,12 +208,27 @@ class FileRunStore:
             return {}
         return stored if isinstance(stored, dict) else {}
 
+    def _inside(self, run_id: str, name: str) -> str | None:
+        """The real path of a run's file ``name``, or None when it would lie outside the run's folder."""
+        folder = os.path.realpath(self.basedir / run_id)
+        path = os.path.realpath(os.path.join(folder, name))
+        return path if path.startswith(folder + os.sep) else None
+
+    def artifact_digest(self, run_id: str, name: str) -> str | None:
+        """The sha256 of an artifact's file, hashed once and kept in the index until the file changes."""
+        if self._inside(str(run_id), name) is None:
+            return None
+        digests = self.index.digests(f"{run_id}/{name}")
+        return digests[0] if digests else None
+
     def _artifact(self, run_id: str, name: str) -> ArtifactInfo:
+        """Size at hand; the digest only when already known (hashing a large file waits until it is asked for)."""
+        path = self._inside(run_id, name)
         try:
-            size: int | None = os.stat(self.basedir / run_id / name).st_size
+            size: int | None = None if path is None else os.stat(path).st_size
         except OSError:
             size = None
-        digests = self.index.digests(f"{run_id}/{name}") if size is not None else None
+        digests = self.index.digests(f"{run_id}/{name}", cached_only=True) if size is not None else None
         return ArtifactInfo(name=name, size=size, digest=digests[0] if digests else None)
 
     def series(
@@ -260,9 +275,8 @@ class FileRunStore:
         row = self._row(run_id)
         if name not in orjson.loads(row[5])["artifacts"]:
             raise KeyError(f"run {row[0]!r} in {self.url} has no artifact {name!r}")
-        folder = os.path.realpath(self.basedir / row[0])
-        path = os.path.realpath(os.path.join(folder, name))
-        if not path.startswith(folder + os.sep):
+        path = self._inside(row[0], name)
+        if path is None:
             raise KeyError(f"artifact {name!r} of run {row[0]!r} points outside its folder")
         try:
             return open(path, "rb")

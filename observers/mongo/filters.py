@@ -33,6 +33,7 @@ from typing import Any
 
 from gnomon.observers.mongo.documents import escape_key
 from gnomon.observers.mongo.metrics import SUMMARY_FIELD
+from gnomon.query.predicate import decimal_id
 from gnomon.query.tree import (
     METRIC_SUMMARIES,
     And,
@@ -237,7 +238,7 @@ def _id_values(values: list[Any]) -> list[Any]:
     wanted: list[Any] = []
     for v in values:
         if isinstance(v, str):
-            wanted.extend([int(v), v] if v.isdigit() and len(v) < 19 else [v])
+            wanted.extend([int(v), v] if decimal_id(v) and len(v) < 19 else [v])
     return wanted
 
 

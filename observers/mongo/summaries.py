@@ -18,7 +18,7 @@ from typing import Any
 from gnomon import serialize
 from gnomon.observers.mongo.documents import GRIDFS_TAG, escape_key, unescape_key
 from gnomon.observers.mongo.metrics import fold_summary
-from gnomon.query.predicate import MISSING, resolve, sort_key
+from gnomon.query.predicate import MISSING, decimal_id, natural_key, resolve, sort_key
 from gnomon.query.tree import METRIC_SUMMARIES, Path
 
 __all__ = [
@@ -175,9 +175,7 @@ def order_fields(paths: Iterable[Path]) -> tuple[set[str], set[str]]:
     return fields, roots
 
 
-def natural_order(run_id: str) -> tuple[int, int, str]:
-    """Run ids in numeric order (``2`` before ``10``), other ids after them."""
-    return (0, int(run_id), "") if run_id.isdigit() else (1, 0, run_id)
+natural_order = natural_key  # the query layer's order of run ids
 
 
 def stored_ids(run_ids: Iterable[str]) -> list[Any]:
@@ -185,7 +183,7 @@ def stored_ids(run_ids: Iterable[str]) -> list[Any]:
     wanted: list[Any] = []
     for run_id in run_ids:
         text = str(run_id)
-        wanted.extend([int(text), text] if text.isdigit() and len(text) < 19 else [text])
+        wanted.extend([int(text), text] if decimal_id(text) and len(text) < 19 else [text])
     return wanted
 
 
