@@ -70,11 +70,9 @@ def smooth(values: np.ndarray, spec: tuple[str, float]) -> np.ndarray:
     if kind == "ema":
         # TensorBoard's de-biased exponential moving average, skipping non-finite points.
         out = np.full_like(values, np.nan)
-        last, weight_sum = 0.0, 0.0
-        for i in np.flatnonzero(finite):
-            last = last * amount + (1 - amount) * values[i]
-            weight_sum = weight_sum * amount + (1 - amount)
-            out[i] = last / weight_sum
+        kept = values[finite]
+        if len(kept):
+            out[finite] = _ema(kept, amount) / (1 - amount ** np.arange(1, len(kept) + 1))
         return out
     radius = max(1, int(3 * amount))
     offsets = np.arange(-radius, radius + 1)
@@ -85,6 +83,33 @@ def smooth(values: np.ndarray, spec: tuple[str, float]) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
     out[~finite] = np.nan
+    return out
+
+
+def _ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """``last = last * weight + (1 - weight) * value`` over the values, from 0, without a Python loop per point.
+
+    Within a block, ``last_i = w^(i+1) * carry + (1 - w) * sum_j w^(i-j) v_j``, a
+    cumulative sum once the values are scaled by ``w^-j``; blocks are short enough
+    that ``w^-j`` stays far from overflowing, and each block starts from the last
+    value of the one before.
+    """
+    import math
+
+    import numpy as np
+
+    if weight == 0:
+        return values.copy()
+    block = max(1, min(len(values), int(200 / -math.log10(weight))))  # w ** -block <= 1e200
+    powers = weight ** np.arange(block, dtype=np.float64)
+    out = np.empty_like(values)
+    carry = 0.0
+    for start in range(0, len(values), block):
+        chunk = values[start : start + block]
+        scale = powers[: len(chunk)]
+        last = weight * scale * carry + (1 - weight) * np.cumsum(chunk / scale) * scale
+        out[start : start + len(chunk)] = last
+        carry = float(last[-1])
     return out
 
 
