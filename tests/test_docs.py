@@ -32,6 +32,7 @@ DOC_PAGES = (
     "writing_an_observer.md",
     "storage_formats.md",
     "querying.md",
+    "dashboard.md",
 )
 
 

@@ -2,7 +2,8 @@
 
 ``gnomon ls``, ``show``, ``compare``, ``metrics``, ``logs``, ``artifacts``,
 ``export``, ``tag``, ``note`` and ``lineage`` read runs back from any store
-(:mod:`gnomon.cli.read`); ``gnomon sync`` delivers the events that observers could not take during a run
+(:mod:`gnomon.cli.read`); ``gnomon dashboard`` serves them to a browser;
+``gnomon sync`` delivers the events that observers could not take during a run
 (a database that was down, a full disk) from the local spool; ``gnomon --version``
 prints the installed version.
 """
@@ -74,6 +75,16 @@ def sync(spool_dir: str | None, observer_url: str | None, dry_run: bool) -> None
 
 
 register_read_commands(main)
+
+
+def _register_dashboard(group: click.Group) -> None:
+    # Imports only click: starlette and uvicorn load when the command runs.
+    from gnomon.cli.read.dashboard import dashboard
+
+    group.add_command(dashboard)
+
+
+_register_dashboard(main)
 
 if __name__ == "__main__":
     main()
