@@ -235,8 +235,9 @@ class _Parser:
             raise self.error(f"{type(tree.value).__name__} literals are not values a run holds", tree)
         if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.USub | ast.UAdd):
             operand = tree.operand
-            if isinstance(operand, ast.Constant) and type(operand.value) in (int, float):
-                return -operand.value if isinstance(tree.op, ast.USub) else operand.value
+            number = operand.value if isinstance(operand, ast.Constant) else None
+            if type(number) is int or type(number) is float:
+                return -number if isinstance(tree.op, ast.USub) else number
             raise self.error("a sign may only stand before a number", tree)
         if isinstance(tree, ast.List | ast.Tuple):
             values = [self.term(item) for item in tree.elts]
@@ -365,11 +366,14 @@ def from_keywords(path_ops: Mapping[str, Any], *, now: datetime | None = None) -
             path = parser.checked_path(tuple(segments), 0)
         except FilterError as error:
             raise FilterError(f"keyword filter {key}=...: {error.message.split(' (at character')[0]}") from None
-        literal = lambda v: parser.value_for(path, v, ast.Constant(0))  # noqa: E731 - local shorthand
+
+        def literal(value: Any, path: Path = path) -> Any:
+            return parser.value_for(path, value, ast.Constant(0))
+
         if op == "exists":
             node: Node = Exists(path) if value else Not(Exists(path))
         elif op == "in":
-            node = In(path, tuple(literal(v) for v in value))
+            node = In(path, tuple(literal(item) for item in value))
         elif op == "contains":
             node = Contains(path, literal(value))
         elif op == "startswith":

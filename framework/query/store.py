@@ -185,7 +185,7 @@ class Store:
         """
         add, remove = list(add_tags), set(remove_tags)
         for tag in (*add, *remove):
-            if not isinstance(tag, str) or not tag.strip():
+            if not isinstance(tag, str) or not tag.strip():  # type: ignore[redundant-expr] # callers may pass anything
                 raise ValueError(f"a tag is a non-empty string, not {tag!r}")
         new_tags: list[str] | None = None
         if add or remove:
@@ -207,7 +207,7 @@ class Store:
         if record.get("tags") is None:
             config_tags = (record.get("config") or {}).get("tags")
             ok = isinstance(config_tags, list) and all(isinstance(t, str) for t in config_tags)
-            record["tags"] = list(config_tags) if ok else []
+            record["tags"] = list(config_tags) if ok and config_tags is not None else []
         if record.get("notes") is None:
             record["notes"] = record.get("comment")
         return record
@@ -280,7 +280,7 @@ class RunSet:
             if path == ("id",):
                 present.sort(key=lambda r: natural_key(str(r["run_id"])), reverse=descending)
             else:
-                present.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)
+                present.sort(key=lambda r, p=path: sort_key(resolve(r, p)), reverse=descending)  # type: ignore[misc]
             records = present + missing
         return records
 
@@ -394,7 +394,7 @@ class RunSet:
             counts: dict[Any, tuple[Any, int]] = {}
             for row in rows:
                 value = row.get(path)
-                values = value if path == "tags" else (value,)
+                values: Iterable[Any] = (value or ()) if path == "tags" else (value,)
                 for item in values:
                     key = _hashable(item)
                     counts[key] = (item, counts.get(key, (item, 0))[1] + 1)

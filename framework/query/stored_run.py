@@ -57,8 +57,11 @@ class Artifact:
             if self._digest is None:
                 import hashlib
 
+                digest = hashlib.sha256()
                 with self.open() as stream:
-                    self._digest = hashlib.file_digest(stream, "sha256").hexdigest()
+                    while chunk := stream.read(1 << 20):
+                        digest.update(chunk)
+                self._digest = digest.hexdigest()
         return self._digest
 
     def open(self) -> IO[bytes]:
@@ -382,8 +385,8 @@ def series_frame(
             lo, hi = window
             if x == "time":
                 lo, hi = _posix(lo), _posix(hi)
-            first = 0 if lo is None else int(np.searchsorted(xs, lo, side="left"))
-            end = len(xs) if hi is None else int(np.searchsorted(xs, hi, side="right"))
+            first = int(np.searchsorted(xs, lo, side="left"))
+            end = int(np.searchsorted(xs, hi, side="right"))
             arrays = type(arrays)(arrays.steps[first:end], values[first:end], arrays.times[first:end])
             values, xs = arrays.values, xs[first:end]
         piece: dict[str, Any] = {"step": arrays.steps, "value": values, "time": arrays.times}
