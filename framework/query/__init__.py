@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from gnomon.query.lineage import Graph
     from gnomon.query.protocol import RunStore
     from gnomon.query.store import Changes, RunSet, Store
-    from gnomon.query.stored_run import Artifact, Source, StoredRun
+    from gnomon.query.stored_run import Artifact, Source
+    from gnomon.query.stored_run import StoredRun as Run
 
 __all__ = [
     "Artifact", "Changes", "FilterError", "Graph", "Run", "RunNotFoundError", "RunSet", "RunStore", "Source",
