@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from gnomon.errors import FilterError, RunNotFoundError
 from gnomon.query import grammar
-from gnomon.query.columns import ColumnInfo, column_kind, row_of, select_columns
+from gnomon.query.columns import ColumnInfo, column_kind, columns_of, row_of, select_columns
 from gnomon.query.liveness import effective_status, rewrite_status
 from gnomon.query.predicate import MISSING, evaluate, natural_key, resolve, sort_key
 from gnomon.query.protocol import RunStore
@@ -320,12 +320,15 @@ class RunSet:
         available: set[str] = set()
         for row in all_rows:
             available.update(row)
+        return records, all_rows, self._chosen(available, columns, bool(records))
+
+    def _chosen(self, available: set[str], columns: Sequence[str] | None, any_runs: bool) -> list[str]:
         chosen = select_columns(available, columns)
-        if columns is not None and all_rows:
+        if columns is not None and any_runs:
             unknown = [c for c in chosen if c not in available]
             if unknown:
                 raise FilterError(self._unknown_columns(unknown, available))
-        return records, all_rows, chosen
+        return chosen
 
     @staticmethod
     def _unknown_columns(unknown: list[str], available: set[str]) -> str:
@@ -353,10 +356,13 @@ class RunSet:
         """
         import pandas as pd
 
-        records, all_rows, chosen = self._table(columns)
+        blocks = self._blocks(columns)
+        records = self._fetch(frozenset(blocks))
+        by_column = columns_of(records, blocks=blocks)
+        missing = [None] * len(records)
         data: dict[str, Any] = {"run_id": [r["run_id"] for r in records]}
-        for name in chosen:
-            data[name] = [row.get(name) for row in all_rows]
+        for name in self._chosen(set(by_column), columns, bool(records)):
+            data[name] = by_column.get(name, missing)
         if lists == "json":
             import json
 
