@@ -303,13 +303,19 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def shoot() -> Callable[[Any, str], Path]:
-    """Save a page as docs/images/dashboard-<name>.png (the 1280×800 viewport) for docs/dashboard.md."""
+def shoot(tmp_path: Path) -> Callable[[Any, str], Path]:
+    """Screenshot a page (the 1280×800 viewport) as dashboard-<name>.png.
+
+    Into the test's folder, so a test run leaves the checkout as it was; with
+    ``GNOMON_UPDATE_SCREENSHOTS=1`` into docs/images/, for docs/dashboard.md.
+    """
+    folder = IMAGES if os.environ.get("GNOMON_UPDATE_SCREENSHOTS") == "1" else tmp_path
 
     def save(page: Any, name: str) -> Path:
-        IMAGES.mkdir(parents=True, exist_ok=True)
-        path = IMAGES / f"dashboard-{name}.png"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"dashboard-{name}.png"
         page.screenshot(path=str(path), type="png")
+        assert path.stat().st_size > 1000, f"{path} is empty"
         return path
 
     return save
