@@ -829,3 +829,118 @@ def test_stores_opened_at_once_on_a_new_folder_wait_for_each_other(store_dir: Pa
         for thread in threads:
             thread.join()
         assert not errors and results == [["1", "2", "3"]] * 4
+
+
+def test_a_listing_by_ids_refreshes_and_decodes_only_those_runs(
+    ordered_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gnomon.observers.file import store as store_module
+    from gnomon.query.tree import And, In
+
+    store = FileRunStore(ordered_dir)
+    everything = store.summaries(None)
+    by_id = {r["run_id"]: r for r in everything}
+    decoded: list[str] = []
+    original = store_module.record_from_row
+
+    def counting(run_id: str, *args: Any) -> dict[str, Any]:
+        decoded.append(run_id)
+        return original(run_id, *args)
+
+    monkeypatch.setattr(store_module, "record_from_row", counting)
+    wanted = In(("id",), ("7", "3", "404", 7))  # an int never equals a run id
+    found = store.summaries(wanted)
+    assert [r["run_id"] for r in found] == ["3", "7"] and sorted(decoded) == ["3", "7"]
+    assert same(found, [by_id["3"], by_id["7"]])
+    decoded.clear()
+    both = And((Cmp(("id",), "eq", "5"), Cmp(("config", "lr"), "ge", 0.0), In(("id",), ("5", "6"))))
+    assert same(store.summaries(both), [r for r in everything if r["run_id"] == "5" and r["config"]["lr"] >= 0])
+    assert decoded == ["5"]
+    assert store.summaries(And((Cmp(("id",), "eq", "5"), Cmp(("id",), "eq", "6")))) == []
+    assert store.count(In(("id",), ("1", "2"))) == 2
+    # only the named runs are looked at: a change to another one waits for a full listing
+    entry = json.loads((ordered_dir / "9" / "run.json").read_text())
+    entry["status"] = "INTERRUPTED"
+    (ordered_dir / "9" / "run.json").write_text(json.dumps(entry))
+    assert store.summaries(In(("id",), ("9",)))[0]["recorded_status"] == "INTERRUPTED"  # a named run is fresh
+    shutil.rmtree(ordered_dir / "8")
+    assert store.summaries(In(("id",), ("8", "1")))[0]["run_id"] == "1"
+    assert "8" not in {r["run_id"] for r in store.summaries(None)}
+
+
+def test_long_series_are_read_from_binary_copies_that_follow_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("numpy")
+    from gnomon.observers.file import series_files
+    basedir = tmp_path / "runs"
+    obs, run_id = observed_run(basedir)
+    obs.on_metrics(points(run_id, 1, [0, 2, 1], [1.0, math.nan, math.inf]))
+    store = FileRunStore(basedir)
+    copies = basedir / "_gnomon" / "series" / run_id
+
+    def read() -> tuple[list[int], list[float], list[float]]:
+        (series,) = store.series([run_id], ["loss"])
+        return list(series.steps), list(series.values), list(series.times)
+
+    def parsed() -> tuple[list[int], list[float], list[float]]:
+        cold = FileRunStore(basedir, cache_dir=tmp_path / f"elsewhere{len(list(tmp_path.iterdir()))}")
+        cold.points.copies = None  # the log parsed, as without numpy
+        (series,) = cold.series([run_id], ["loss"])
+        return list(series.steps), list(series.values), list(series.times)
+
+    first = read()
+    assert first[0] == [0, 1, 2] and first[1][1] == math.inf and math.isnan(first[1][2])
+    assert (copies / "state.json").exists() and len(list(copies.glob("*.npy"))) == 1
+    assert str(read()) == str(first) == str(parsed())
+    with monkeypatch.context() as patched:  # current copies: the log is not parsed again
+        patched.setattr(series_files, "batches", None)
+        assert str(read()) == str(first)
+    log = basedir / run_id / "metrics.jsonl"
+    # appended: read from where the last read stopped; a torn line waits; a replayed batch counts once
+    obs.on_metrics(points(run_id, 2, [3, 4], [0.5, 7.0]))
+    line = b'{"seq":3,"series":{"loss":{"steps":[5],"values":[-1.0],"timestamps":[1714564800.0]}}}\n'
+    with open(log, "ab") as f:
+        f.write(line[:30])
+    assert read()[0] == [0, 1, 2, 3, 4] and str(read()) == str(parsed())
+    with open(log, "ab") as f:
+        f.write(line[30:] + b'{"seq":2,"series":{"loss":{"steps":[9],"values":[0.5],"timestamps":[1.0]}}}\n')
+    grown = read()
+    assert grown[0] == [0, 1, 2, 3, 4, 5] and grown[1][-1] == -1.0 and str(grown) == str(parsed())
+    assert len(list(copies.glob("*.npy"))) == 1  # the replaced copies are gone
+    (arrays,) = store.series([run_id], ["loss"], steps=(1, 4), arrays=True)
+    assert arrays.steps.dtype.name == "int64" and arrays.steps.tolist() == [1, 2, 3, 4]  # type: ignore[attr-defined]
+    # rewritten in place (another inode): rebuilt
+    log.write_bytes(log.read_bytes().splitlines(keepends=True)[0])
+    assert read()[0] == [0, 1, 2] and str(read()) == str(parsed())
+    # a damaged copy, or no copies at all, changes no answer
+    next(copies.glob("*.npy")).write_bytes(b"garbage")
+    assert str(read()) == str(first)
+    shutil.rmtree(basedir / "_gnomon")
+    assert str(FileRunStore(basedir).series([run_id], ["loss"])[0].values) == str(first[1])  # type: ignore[index]
+
+
+def test_steps_numpy_cannot_hold_are_parsed_as_before(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    basedir = tmp_path / "runs"
+    obs, run_id = observed_run(basedir)
+    obs.on_metrics(points(run_id, 1, [0, 1], [1.0, 2.0]))
+    with open(basedir / run_id / "metrics.jsonl", "ab") as f:
+        f.write(b'{"seq":5,"series":{"loss":{"steps":[2,18446744073709551615],"values":[3,4],"timestamps":[1,2]}}}\n')
+    (series,) = FileRunStore(basedir).series([run_id], ["loss"])
+    assert list(series.steps) == [0, 1, 2, 18446744073709551615] and list(series.values) == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_series_read_from_binary_copies_are_not_held_in_memory_again(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    import gnomon
+
+    basedir = tmp_path / "runs"
+    obs, run_id = observed_run(basedir)
+    obs.on_metrics(points(run_id, 1, list(range(50)), [float(i) for i in range(50)]))
+    with gnomon.open(str(basedir)) as store:
+        assert store.run(run_id).metric("loss")["value"].tolist() == [float(i) for i in range(50)]
+        assert store.backend.series_from_copies and store.series_cache.held_bytes == 0  # type: ignore[attr-defined]
+        store.backend.points.copies = None  # type: ignore[attr-defined] # e.g. no writable place for them
+        assert store.run(run_id).metric("loss")["value"].tolist() == [float(i) for i in range(50)]
+        assert store.series_cache.held_bytes == 50 * 24

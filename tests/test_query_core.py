@@ -130,3 +130,27 @@ def test_ema_smoothing_matches_tensorboard():
     assert smoothed[3] == pytest.approx(((0.25 + 1) * 0.5 + 2) / 0.875)
     with pytest.raises(ValueError, match="ema"):
         parse_smoothing("ema:2")
+
+
+def test_the_series_cache_is_bounded_by_bytes_least_recently_used_first():
+    np = pytest.importorskip("numpy")
+    from gnomon.query.series import Arrays, SeriesCache
+
+    def arrays(n):  # 24 bytes a point
+        return Arrays(np.arange(n, dtype=np.int64), np.zeros(n), np.zeros(n))
+
+    assert SeriesCache().max_bytes == 64 * 2**20
+    cache = SeriesCache(max_bytes=24 * 250)
+    for name in ("a", "b"):
+        cache.put("1", name, (100, 99), arrays(100))
+    assert cache.held_bytes == 4800
+    assert cache.get("1", "a", (100, 99)) is not None  # "a" now the most recently used
+    assert cache.get("1", "a", (101, 100)) is None  # another stamp: the run logged more since
+    cache.put("1", "c", (100, 99), arrays(100))
+    assert cache.get("1", "b", (100, 99)) is None and cache.get("1", "a", (100, 99)) is not None
+    assert cache.held_bytes == 4800
+    cache.put("1", "a", (300, 299), arrays(300))  # larger than the bound: not kept, the old one dropped
+    assert cache.get("1", "a", (100, 99)) is None and cache.held_bytes == 2400
+    cache.max_bytes = 0
+    cache.put("1", "d", (1, 0), arrays(1))
+    assert cache.get("1", "d", (1, 0)) is None

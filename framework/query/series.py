@@ -58,7 +58,9 @@ def parse_smoothing(spec: str | None) -> tuple[str, float] | None:
         return ("ema", amount)
     if kind == "gauss" and amount > 0:
         return ("gauss", amount)
-    raise ValueError(f"smoothing {spec!r} is not understood: use 'ema:W' with 0 <= W < 1, or 'gauss:SIGMA' with SIGMA > 0")
+    raise ValueError(
+        f"smoothing {spec!r} is not understood: use 'ema:W' with 0 <= W < 1, or 'gauss:SIGMA' with SIGMA > 0"
+    )
 
 
 def smooth(values: np.ndarray, spec: tuple[str, float]) -> np.ndarray:
@@ -156,17 +158,26 @@ class SeriesCache:
     """Recently read series kept in memory, valid while the run's point count and last step are unchanged.
 
     A long-lived reader (the dashboard, a notebook) redraws the same finished series
-    again and again; re-reading a million points each time would cost a second.
-    Bounded by the total number of points held.
+    again and again; re-reading a million points each time would cost a second (file
+    storage's binary copies make a re-read cheap, a database's still is not). Bounded
+    by the bytes of the arrays held, least recently used dropped first: the default
+    64 MiB is about 2.8M points, small beside a server's 200 MB, and ``max_bytes=0``
+    keeps nothing.
     """
 
-    def __init__(self, max_points: int = 20_000_000) -> None:
-        self.max_points = max_points
+    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+        self.max_bytes = max_bytes
         self._items: OrderedDict[tuple[str, str], tuple[Any, Arrays]] = OrderedDict()
         self._held = 0
         self._lock = threading.Lock()
 
+    @property
+    def held_bytes(self) -> int:
+        """Bytes of arrays held now."""
+        return self._held
+
     def get(self, run_id: str, name: str, stamp: Any) -> Arrays | None:
+        """The series read before with this stamp, or None."""
         with self._lock:
             item = self._items.get((run_id, name))
             if item is None or item[0] != stamp:
@@ -175,14 +186,20 @@ class SeriesCache:
             return item[1]
 
     def put(self, run_id: str, name: str, stamp: Any, arrays: Arrays) -> None:
-        if len(arrays) > self.max_points:
-            return
+        """Keep a series, dropping the least recently used ones while more than ``max_bytes`` are held."""
+        size = _nbytes(arrays)
         with self._lock:
             old = self._items.pop((run_id, name), None)
             if old is not None:
-                self._held -= len(old[1])
+                self._held -= _nbytes(old[1])
+            if size > self.max_bytes:
+                return
             self._items[(run_id, name)] = (stamp, arrays)
-            self._held += len(arrays)
-            while self._held > self.max_points and self._items:
+            self._held += size
+            while self._held > self.max_bytes and self._items:
                 _, (_, dropped) = self._items.popitem(last=False)
-                self._held -= len(dropped)
+                self._held -= _nbytes(dropped)
+
+
+def _nbytes(arrays: Arrays) -> int:
+    return int(arrays.steps.nbytes + arrays.values.nbytes + arrays.times.nbytes)

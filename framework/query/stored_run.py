@@ -318,6 +318,8 @@ def _arrays(store: Store, records: Sequence[Mapping[str, Any]], names: Sequence[
     stamps: dict[tuple[str, str], Any] = {}
     missing_runs: set[str] = set()
     missing_names: set[str] = set()
+    # Series read from binary copies (file storage) cost a file mapping: memory would only hold them twice.
+    cache = None if getattr(store.backend, "series_from_copies", False) else store.series_cache
     for record in records:
         run_id = str(record["run_id"])
         summaries = record.get("metrics") or {}
@@ -326,21 +328,29 @@ def _arrays(store: Store, records: Sequence[Mapping[str, Any]], names: Sequence[
                 continue
             stamp = (summaries[name].get("count"), summaries[name].get("last_step"), record.get("recorded_status"))
             stamps[(run_id, name)] = stamp
-            cached = store.series_cache.get(run_id, name, stamp)
+            cached = None if cache is None else cache.get(run_id, name, stamp)
             if cached is None:
                 missing_runs.add(run_id)
                 missing_names.add(name)
             else:
                 found[(run_id, name)] = cached
     if missing_runs:
-        for series in store.backend.series(sorted(missing_runs), sorted(missing_names)):
-            key = (str(series.run_id), series.name)
+        # A backend that reads numpy arrays itself (file storage's binary copies) skips the lists.
+        if getattr(store.backend, "series_as_arrays", False):
+            found_series = store.backend.series(sorted(missing_runs), sorted(missing_names), arrays=True)  # type: ignore[call-arg]
+            pieces = [(str(s.run_id), s.name, Arrays(s.steps, s.values, s.times)) for s in found_series]  # type: ignore[arg-type]
+        else:
+            pieces = [
+                (str(s.run_id), s.name, Arrays.of(s.steps, s.values, s.times))
+                for s in store.backend.series(sorted(missing_runs), sorted(missing_names))
+            ]
+        for run_id, name, arrays in pieces:
+            key = (run_id, name)
             if key not in stamps or key in found:
                 continue
-            arrays = Arrays.of(series.steps, series.values, series.times)
             found[key] = arrays
-            if stamps[key][0] == len(arrays):  # cache only what matches the summary it was read with
-                store.series_cache.put(key[0], key[1], stamps[key], arrays)
+            if cache is not None and stamps[key][0] == len(arrays):  # only what matches the summary read with it
+                cache.put(key[0], key[1], stamps[key], arrays)
     return found
 
 

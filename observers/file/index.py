@@ -33,7 +33,7 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +48,8 @@ __all__ = ["INDEX_FOLDER", "RACY_SECONDS", "RunIndex"]
 #: The index's folder inside the storage folder (skipped by Sacred and gnomon as a run, like ``_sources``).
 INDEX_FOLDER = "_gnomon"
 T = TypeVar("T")
+#: Names per ``IN (...)`` query (below SQLite's oldest limit of 999 parameters).
+_CHUNK = 500
 _ROWS = "SELECT r.name, r.record, r.bits, r.metrics{} FROM records r{} "
 
 
@@ -145,21 +147,34 @@ class RunIndex:
             self._db.close()
 
     # ---------------------------------------------------------------- refresh --
-    def refresh(self, only: str | None = None) -> tuple[list[str], list[str], list[str]]:
+    def refresh(self, only: str | Collection[str] | None = None) -> tuple[list[str], list[str], list[str]]:
         """Bring the index up to date with the folder: ``(added, updated, removed)`` run ids.
 
-        ``only`` limits the work to one run folder (for reading a single run).
+        ``only`` limits the work to one run folder, or to a few (reading single runs,
+        listing runs by id): a name that is no run folder is only forgotten.
         """
+        if isinstance(only, str):
+            only = (only,)
+        elif only is not None:
+            only = sorted(
+                {name for name in only if name and name[0] not in "_." and "/" not in name and os.sep not in name}
+            )
         return self._guarded(lambda: self._refresh(only))
 
-    def _refresh(self, only: str | None) -> tuple[list[str], list[str], list[str]]:
+    def _refresh(self, only: Sequence[str] | None) -> tuple[list[str], list[str], list[str]]:
         db = self._db
-        query = "SELECT name, sig, racy, ok FROM state" + (" WHERE name = ?" if only is not None else "")
-        stored = {row[0]: row[1:] for row in db.execute(query, () if only is None else (only,))}
+        if only is None:
+            stored = {row[0]: row[1:] for row in db.execute("SELECT name, sig, racy, ok FROM state")}
+        else:
+            stored = {}
+            for start in range(0, len(only), _CHUNK):
+                part = only[start : start + _CHUNK]
+                query = f"SELECT name, sig, racy, ok FROM state WHERE name IN ({','.join('?' * len(part))})"
+                stored.update((row[0], row[1:]) for row in db.execute(query, part))
         todo: list[tuple[str, bytes, tuple[Any, ...] | None]] = []
         bad = []
         with Listing(str(self.basedir)) as listing:
-            names = list(listing.names()) if only is None else [n for n in (only,) if listing.is_dir(n)]
+            names = list(listing.names()) if only is None else [n for n in only if listing.is_dir(n)]
             for name in names:
                 signature = listing.signature(name)
                 old = stored.pop(name, None)
@@ -235,18 +250,23 @@ class RunIndex:
         order_by: Sequence[tuple[tuple[str, ...], bool]] = (),
         limit: int | None = None,
         offset: int = 0,
+        names: Sequence[str] | None = None,
     ) -> list[tuple[Any, ...]]:
         """``(name, record, bits, metrics[, roots])`` of readable runs, sorted in SQL.
 
         ``order_by`` holds ``(path, descending)`` pairs of :meth:`orders` paths; missing
         values go last and ties in natural id order (which is the order without any).
+        ``names`` (at most a few hundred) keeps only those runs.
         """
         query = _ROWS.format(", d.roots", " JOIN details d USING (name)") if roots else _ROWS.format("", "")
+        bounds: tuple[Any, ...] = ()
+        if names is not None:
+            query += f"WHERE r.name IN ({','.join('?' * len(names))}) "
+            bounds = tuple(names)
         query += order_clause(order_by)
-        bounds: tuple[int, ...] = ()
         if limit is not None or offset:
             query += " LIMIT ? OFFSET ?"
-            bounds = (-1 if limit is None else limit, offset)
+            bounds += (-1 if limit is None else limit, offset)
         return self._guarded(lambda: self._db.execute(query, bounds).fetchall())
 
     @staticmethod
