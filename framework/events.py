@@ -50,8 +50,13 @@ def freeze(value: Any) -> Any:
     if isinstance(value, Mapping):
         return MappingProxyType({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
+        if set(map(type, value)) <= _SCALAR_TYPES:  # a long list of numbers in one step
+            return tuple(value)
         return tuple(freeze(v) for v in value)
     return value
+
+
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 def thaw(value: Any) -> Any:

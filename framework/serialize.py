@@ -32,6 +32,7 @@ __all__ = [
     "describe",
     "dumps",
     "encode",
+    "has_only_scalars",
     "loads",
     "normalize_config_value",
     "too_deep_message",
@@ -180,6 +181,8 @@ def _encode_container(
         }
     if isinstance(value, list):
         _container(level, where)
+        if _stores_unchanged(value):
+            return list(value)
         return [_encode(v, _path(where, i), fallback, deep, below) for i, v in enumerate(value)]
     if isinstance(value, tuple):
         _container(below, where)
@@ -219,6 +222,34 @@ def _encode_container(
         f"{where}: cannot store a value of type {type(value).__module__}.{type(value).__qualname__} "
         f"({_short_repr(value)}). Store plain data (numbers, strings, lists, dicts, numpy arrays) instead."
     )
+
+
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def has_only_scalars(items: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a list holds only str, int, float, bool and None (checked at C speed).
+
+    Config lists of a million numbers take this path: copied, checked and encoded
+    in one step instead of one Python call per item.
+    """
+    return set(map(type, items)) <= _SCALAR_TYPES
+
+
+def _stores_unchanged(items: list[Any]) -> bool:
+    """Whether a list of scalars is its own JSON form: ints within 64 bits, floats finite."""
+    kinds = set(map(type, items))
+    if not kinds <= _SCALAR_TYPES:
+        return False
+    if int in kinds:
+        ints = items if kinds == {int} else [v for v in items if type(v) is int]
+        if min(ints) < _INT64_MIN or max(ints) > _INT64_MAX:
+            return False
+    if float in kinds:
+        floats = items if kinds == {float} else [v for v in items if type(v) is float]
+        if not all(map(math.isfinite, floats)):
+            return False
+    return True
 
 
 def _depth_of(data: Any) -> int:
@@ -298,23 +329,77 @@ def _encode_library_value(value: Any, where: str) -> Any:
     return _UNKNOWN
 
 
-def decode(data: Any) -> Any:
-    """Turn stored data back into Python values; unknown tags stay plain dicts."""
+class _NeedsLibrary(Exception):
+    """A tagged value whose type comes from a library that is not installed."""
+
+    def __init__(self, tag: str, library: str) -> None:
+        super().__init__(tag)
+        self.tag = tag
+        self.library = library
+        self.keys: list[str] = []
+
+
+def decode(data: Any, *, where: str = "value") -> Any:
+    """Turn stored data back into Python values; unknown tags stay plain dicts.
+
+    A pandas value read where pandas is not installed raises
+    :class:`~gnomon.errors.SerializationError` naming ``where``'s key path and the
+    fix, rather than an ImportError from deep inside.
+    """
+    try:
+        return _decode(data)
+    except _NeedsLibrary as missing:
+        path = where + "".join(missing.keys)
+        raise SerializationError(
+            f"{path} holds a {missing.library} {missing.tag} (a {{{TYPE_KEY!r}: {missing.tag!r}}} "
+            f"entry), and {missing.library} is not installed: pip install {missing.library}"
+        ) from None
+
+
+def _decode(data: Any) -> Any:
     if isinstance(data, list):
-        return [decode(v) for v in data]
+        if has_only_scalars(data):
+            return list(data)
+        out = []
+        for index, value in enumerate(data):
+            try:
+                out.append(_decode(value))
+            except _NeedsLibrary as missing:
+                missing.keys.insert(0, f"[{index}]")
+                raise
+        return out
     if not isinstance(data, Mapping):
         return data
     tag = data.get(TYPE_KEY)
     if tag is None or not isinstance(tag, str) or tag not in _DECODERS:
-        return {k: decode(v) for k, v in data.items()}
+        return _decode_items(data)
     try:
         return _DECODERS[tag](data)
     except (KeyError, TypeError, ValueError):
-        return {k: decode(v) for k, v in data.items()}
+        return _decode_items(data)
+
+
+def _decode_items(data: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        try:
+            out[key] = _decode(value)
+        except _NeedsLibrary as missing:
+            missing.keys.insert(0, f"[{key!r}]")
+            raise
+    return out
+
+
+def _pandas(tag: str) -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise _NeedsLibrary(tag, "pandas") from None
+    return pandas
 
 
 def _decode_ndarray(data: Mapping[str, Any]) -> Any:
-    values = decode(data["values"])
+    values = _decode(data["values"])
     try:
         import numpy as np
     except ImportError:  # numpy is optional: the values stay readable as lists
@@ -324,7 +409,7 @@ def _decode_ndarray(data: Mapping[str, Any]) -> Any:
 
 
 def _decode_numpy(data: Mapping[str, Any]) -> Any:
-    value = decode(data["value"])
+    value = _decode(data["value"])
     try:
         import numpy as np
     except ImportError:
@@ -333,10 +418,10 @@ def _decode_numpy(data: Mapping[str, Any]) -> Any:
 
 
 def _decode_dataframe(data: Mapping[str, Any]) -> Any:
-    import pandas as pd
+    pd = _pandas("DataFrame")
 
     frame = pd.DataFrame(
-        decode(data["data"]), columns=decode(data["columns"]), index=decode(data["index"])
+        _decode(data["data"]), columns=_decode(data["columns"]), index=_decode(data["index"])
     )
     for column, dtype in zip(frame.columns, data.get("dtypes", ()), strict=False):
         with contextlib.suppress(TypeError, ValueError):
@@ -345,10 +430,10 @@ def _decode_dataframe(data: Mapping[str, Any]) -> Any:
 
 
 def _decode_series(data: Mapping[str, Any]) -> Any:
-    import pandas as pd
+    pd = _pandas("Series")
 
     series = pd.Series(
-        decode(data["values"]), index=decode(data["index"]), name=decode(data["name"])
+        _decode(data["values"]), index=_decode(data["index"]), name=_decode(data["name"])
     )
     try:
         return series.astype(data["dtype"])
@@ -359,10 +444,10 @@ def _decode_series(data: Mapping[str, Any]) -> Any:
 _DECODERS: dict[str, Any] = {
     "float": lambda d: _SPECIAL_FLOATS[d["value"]],
     "int": lambda d: int(d["value"]),
-    "dict": lambda d: {_hashable(decode(k)): decode(v) for k, v in d["items"]},
-    "tuple": lambda d: tuple(decode(d["values"])),
-    "set": lambda d: {_hashable(v) for v in decode(d["values"])},
-    "frozenset": lambda d: frozenset(_hashable(v) for v in decode(d["values"])),
+    "dict": lambda d: {_hashable(_decode(k)): _decode(v) for k, v in d["items"]},
+    "tuple": lambda d: tuple(_decode(d["values"])),
+    "set": lambda d: {_hashable(v) for v in _decode(d["values"])},
+    "frozenset": lambda d: frozenset(_hashable(v) for v in _decode(d["values"])),
     "datetime": lambda d: dt.datetime.fromisoformat(d["value"]),
     "date": lambda d: dt.date.fromisoformat(d["value"]),
     "time": lambda d: dt.time.fromisoformat(d["value"]),
@@ -388,9 +473,9 @@ def dumps(
     return orjson.dumps(encode(value, where=where), option=option)
 
 
-def loads(text: str | bytes) -> Any:
-    """Parse JSON (strict) and :func:`decode` it."""
-    return decode(orjson.loads(text))
+def loads(text: str | bytes, *, where: str = "value") -> Any:
+    """Parse JSON (strict) and :func:`decode` it; ``where`` names it in errors."""
+    return decode(orjson.loads(text), where=where)
 
 
 def normalize_config_value(value: Any) -> Any:
@@ -398,6 +483,8 @@ def normalize_config_value(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: normalize_config_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if has_only_scalars(value):
+            return list(value)
         return [normalize_config_value(v) for v in value]
     if (
         type(value).__module__ == "numpy"

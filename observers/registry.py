@@ -24,7 +24,7 @@ import warnings
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from gnomon.errors import ObserverError, UnknownObserverError
+from gnomon.errors import GnomonError, ObserverError, UnknownObserverError
 from gnomon.observers.base import Observer
 from gnomon.redaction import redact_url
 
@@ -171,6 +171,8 @@ def observer_from_url(url: str) -> Observer:
         raise ObserverError(f"an observer URL must be a non-empty string, not {url!r}")
     url = url.strip()
     scheme = _scheme_of(url) or "file"
+    if scheme == "sqlite":
+        _check_sqlite_url(url)
     cls = _load_class(scheme, url)
     from_url = getattr(cls, "from_url", None)
     if from_url is None:
@@ -179,13 +181,54 @@ def observer_from_url(url: str) -> Observer:
         )
     try:
         observer = from_url(url)
+    except GnomonError:
+        raise
     except NotImplementedError as error:
         raise ObserverError(f"{cls!r} cannot be created from the URL {redact_url(url)!r}: {error}") from error
+    except ImportError as error:  # a driver the observer imports when it is built
+        if _BUILTIN_EXTRAS.get(scheme):
+            raise _missing_extra(scheme, url, error) from None
+        raise ObserverError(
+            f"the observer for {redact_url(url)!r} needs a module that is not installed: {error}"
+        ) from None
+    except Exception as error:  # a malformed URL: each driver reports it its own way
+        raise ObserverError(_bad_url(scheme, url, error)) from None
     if not isinstance(observer, Observer):
         from gnomon.observers.base import as_observer
 
         observer = as_observer(observer)
     return observer
+
+
+_URL_FORMS = {
+    "sql": "sqlite:///runs.db (a file), postgresql://user@host:5432/db or mysql://user@host/db",
+    "mongo": "mongodb://host:27017/db",
+}
+
+
+def _check_sqlite_url(url: str) -> None:
+    """Refuse ``sqlite:/x`` and ``sqlite://x``.
+
+    SQLAlchemy fails on the first and reads the second as an in-memory database,
+    where every recorded run would be lost.
+    """
+    from gnomon.cli.values import sql_url
+
+    try:
+        sql_url(url)
+    except ValueError as problem:
+        raise ObserverError(str(problem).replace(repr(url), repr(redact_url(url)), 1)) from None
+
+
+def _bad_url(scheme: str, url: str, error: Exception) -> str:
+    """One line naming the URL, what its driver said and what a good URL looks like."""
+    shown = redact_url(url)
+    cause = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+    hint = ""
+    form = _URL_FORMS.get(_BUILTIN_EXTRAS.get(scheme, ""))
+    if form:
+        hint = f" A URL looks like {form}."
+    return f"cannot use the observer URL {shown!r}: {cause}.{hint}".replace("..", ".")
 
 
 def store_class(url: str) -> Any:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gnomon.cli import values
+from gnomon.cli.observer_options import observers_from_options
 from gnomon.cli.values import CAPTURE_MODES, did_you_mean, mongo_option_to_url
 from gnomon.errors import ConfigError, GnomonError
 
@@ -54,7 +55,9 @@ class CLIOption:
     Custom flags come from :func:`cli_option`; their ``apply_function(value, run)`` is
     called after the run is built and before it starts, when the flag was given.
     Built-in flags (:data:`BUILTIN_OPTIONS`) have no apply function: their effects are
-    applied by :func:`apply_options` in a fixed order.
+    applied by :func:`apply_options` in a fixed order. A ``multiple`` flag always
+    holds a list; a ``repeatable`` one (``-F``, ``-m``, ``-s``) holds its value as
+    Sacred stored it, a string, when given once, and a list when given several times.
     """
 
     apply_function: Callable[[Any, Run], Any] | None
@@ -67,6 +70,7 @@ class CLIOption:
     convert: Callable[[Any], Any] | None = None
     multiple: bool = False
     key: str | None = None
+    repeatable: bool = False
 
     def __post_init__(self) -> None:
         if self.short_flag is not None and not re.fullmatch(r"-[A-Za-z0-9]", self.short_flag):
@@ -113,9 +117,12 @@ class CLIOption:
             return self.default()
         if self.is_flag:
             return bool(value)
-        if self.multiple:
-            values = [value] if isinstance(value, str) else list(value)
-            return [self.convert(v) if self.convert else v for v in values]
+        if self.multiple or self.repeatable:
+            given = [value] if isinstance(value, str) else list(value)
+            converted = [self.convert(v) if self.convert else v for v in given]
+            if self.multiple:
+                return converted
+            return converted[0] if len(converted) == 1 else (converted or None)
         return self.convert(value) if self.convert else value
 
     # Sacred's CLIOption API, for code written against it.
@@ -175,6 +182,7 @@ def _builtin(
     metavar: str | None = None,
     convert: Callable[[Any], Any] | None = None,
     multiple: bool = False,
+    repeatable: bool = False,
 ) -> CLIOption:
     aliases = (key,) if key and key != long else ()
     return CLIOption(
@@ -188,6 +196,7 @@ def _builtin(
         convert=convert,
         multiple=multiple,
         key=key,
+        repeatable=repeatable,
     )
 
 
@@ -196,25 +205,29 @@ BUILTIN_OPTIONS: tuple[CLIOption, ...] = (
     _builtin(
         "-F",
         "--file-storage",
-        "Add a FileStorageObserver writing runs under DIR.",
+        "Add a FileStorageObserver writing runs under DIR; repeatable.",
         key="--file_storage",
         metavar="DIR",
         convert=values.text,
+        repeatable=True,
     ),
     _builtin(
         "-m",
         "--mongo-db",
-        "Add a MongoObserver: [host:port:]db_name[.prefix][!priority] or a mongodb:// URL.",
+        "Add a MongoObserver: [host:port:]db_name[.prefix][!priority] or a mongodb:// URL; "
+        "repeatable.",
         key="--mongo_db",
         metavar="DB",
         convert=values.mongo_database,
+        repeatable=True,
     ),
     _builtin(
         "-s",
         "--sql",
-        "Add an SqlObserver for the database URL (e.g. sqlite:///runs.db).",
+        "Add an SqlObserver for the database URL (e.g. sqlite:///runs.db); repeatable.",
         metavar="URL",
-        convert=values.text,
+        convert=values.sql_url,
+        repeatable=True,
     ),
     _builtin(
         "-O",
@@ -326,30 +339,6 @@ def normalize_options(options: Mapping[str, Any] | None, experiment: Any = None)
                 f"Invalid value for {found.long_flag}: {error}", print_usage=True
             ) from None
     return result
-
-
-def observers_from_options(options: Mapping[str, Any]) -> list[Any]:
-    """Build the observers that ``-F``, ``-m``, ``-s`` and ``-O`` ask for, in that order."""
-    observers: list[Any] = []
-    directory = options.get("--file_storage")
-    urls: list[str] = []
-    if options.get("--mongo_db"):
-        try:
-            urls.append(mongo_option_to_url(options["--mongo_db"]))
-        except ValueError as error:
-            raise ConfigError(f"Invalid value for --mongo-db: {error}", print_usage=True) from None
-    if options.get("--sql"):
-        urls.append(options["--sql"])
-    urls.extend(options.get("--observer") or ())
-    if directory:
-        from gnomon.observers.file.observer import FileStorageObserver
-
-        observers.append(FileStorageObserver(directory))
-    if urls:
-        from gnomon.observers.registry import observer_from_url
-
-        observers.extend(observer_from_url(url) for url in urls)
-    return observers
 
 
 def _enforce_clean(run: Run) -> None:

@@ -70,7 +70,10 @@ class _Option(click.Option):
             kwargs.update(is_flag=True, default=False)
         else:
             kwargs.update(
-                type=_ValueType(option), default=None, multiple=option.multiple, metavar=option.arg
+                type=_ValueType(option),
+                default=None,
+                multiple=option.multiple or option.repeatable,
+                metavar=option.arg,
             )
         super().__init__([*decls, param_name], **kwargs)
         self.cli_option = option
@@ -319,14 +322,50 @@ class ExperimentCommand(click.Command):
                     available,
                     message=f"Config file not found: {name!r} (looked in {os.getcwd()}).",
                 )
+            listing = ", ".join(available) if available else "the experiment has none"
+            if name in _config_keys(self.experiment):
+                raise NamedConfigNotFoundError(
+                    name,
+                    available,
+                    message=f"{name!r} is a config entry, not a named config: to set it, "
+                    f"write {name}=VALUE (e.g. with {name}=0.1). Named configs: {listing}.",
+                )
             close = difflib.get_close_matches(name, available, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            listing = ", ".join(available) if available else "the experiment has none"
             raise NamedConfigNotFoundError(
                 name,
                 available,
                 message=f"Named config not found: {name!r}.{hint} Named configs: {listing}.",
             )
+
+
+def _config_keys(experiment: Any) -> set[str]:
+    """Dotted paths of the config entries the experiment's scopes and dicts define.
+
+    Read from the scopes' source without running them, so it is cheap and has no
+    side effects; used only to explain an error.
+    """
+    from gnomon.config.dicts import ConfigDict, flatten_paths, join_path
+    from gnomon.config.resolve import config_path, ingredient_order
+    from gnomon.config.scope import ConfigScope
+
+    keys: set[str] = set()
+    try:
+        order = ingredient_order(experiment)
+    except Exception:  # a broken ingredient graph is reported by the run itself
+        return keys
+    for ingredient in order:
+        path = config_path(ingredient, experiment)
+        for configuration in getattr(ingredient, "configurations", ()):
+            if isinstance(configuration, ConfigScope):
+                names = configuration.keys
+            elif isinstance(configuration, ConfigDict):
+                names = {p for p, _ in flatten_paths(configuration.values)}
+                names |= {p.rsplit(".", 1)[0] for p in names if "." in p}
+            else:
+                continue
+            keys.update(join_path(path, name) for name in names)
+    return keys
 
 
 def build_command(experiment: Any, prog: str = "experiment") -> ExperimentCommand:

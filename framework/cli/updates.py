@@ -19,7 +19,7 @@ import re
 import shlex
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from gnomon.errors import ConfigUpdateSyntaxError
 
@@ -70,8 +70,13 @@ def parse_update_value(text: str, *, key: str = "value", strict: bool | None = N
             warnings.simplefilter("ignore", SyntaxWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             return ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+    except SyntaxError as error:
+        if "too many nested" in str(error):
+            _too_deep(token)
+    except (ValueError, TypeError):
         pass
+    except (MemoryError, RecursionError):  # the parser's own stack ran out
+        _too_deep(token)
     stripped = text.strip()
     if stripped.lower() in _SPECIAL_FLOATS:
         return float(stripped)
@@ -89,10 +94,27 @@ def parse_update_value(text: str, *, key: str = "value", strict: bool | None = N
     reason = "is not a Python literal"
     if _BARE_WORD.match(text):
         reason += " (SETTINGS.COMMAND_LINE.STRICT_PARSING is on, so bare words are not strings)"
+    if len(text) > 200:
+        raise ConfigUpdateSyntaxError(
+            f"Cannot parse config update {_shown(token)!r}: the value {reason}. "
+            "Check its brackets and quotes, or put it in a .json/.yaml config file: with params.json"
+        )
     raise ConfigUpdateSyntaxError(
         f"Cannot parse config update {token!r}: {text!r} {reason}. "
         f"Quote it to pass a string: {_quoting_hint(key, text)}"
     )
+
+
+def _too_deep(token: str) -> NoReturn:
+    raise ConfigUpdateSyntaxError(
+        f"Cannot parse config update {_shown(token)!r}: the value is nested too deeply "
+        "to read. Flatten it, or put it in a .json/.yaml config file: with params.json"
+    )
+
+
+def _shown(token: str) -> str:
+    """A long update cut to a readable length for messages."""
+    return token if len(token) <= 80 else f"{token[:60]}… ({len(token):,} characters)"
 
 
 def _split_key(token: str, key: str) -> list[str]:

@@ -24,6 +24,7 @@ __all__ = [
     "mongo_option_to_url",
     "priority",
     "seconds",
+    "sql_url",
     "text",
 ]
 
@@ -107,6 +108,36 @@ def log_level(value: Any) -> int | str:
         f"{text!r} is not a log level; use a number or one of {', '.join(_LOG_LEVELS)}."
         f"{did_you_mean(name, _LOG_LEVELS)}"
     )
+
+
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_SQLITE_MALFORMED = re.compile(r"^sqlite:/*(?P<path>.*)$", re.IGNORECASE)
+
+
+def sql_url(value: Any) -> str:
+    """A database URL for ``-s`` (``sqlite:///runs.db``, ``postgresql://user@host/db``).
+
+    A plain path is refused rather than read as a folder for file storage (Sacred's
+    ``-s`` took database URLs only), and ``sqlite:`` with the wrong number of
+    slashes gets the spelling it most likely meant.
+    """
+    text = str(value).strip()
+    malformed = _SQLITE_MALFORMED.match(text)
+    if _URL_SCHEME.match(text) and not (malformed and not text.lower().startswith("sqlite:///")):
+        return text
+    if malformed:
+        # 'sqlite://runs.db' would be an in-memory database (SQLAlchemy reads runs.db as
+        # a host and ignores it): every run recorded there would be lost.
+        guess = f"sqlite:///{malformed['path'] or 'runs.db'}"
+        problem = "is not a SQLite database URL: write 'sqlite:///' and then the file's path"
+    elif ":" in text.split("/")[0] and not re.match(r"^[A-Za-z]:[\\/]", text):
+        scheme = text.split(":", 1)[0]
+        guess = f"{scheme}://{text.split(':', 1)[1].lstrip('/')}"
+        problem = "is not a database URL: the scheme must be followed by '://'"
+    else:
+        guess = f"sqlite:///{text}" if text else "sqlite:///runs.db"
+        problem = "is not a database URL (-s takes one; -F DIR takes a folder)"
+    raise ValueError(f"{text!r} {problem}. Did you mean {guess}?")
 
 
 def mongo_database(value: Any) -> str:

@@ -8,11 +8,12 @@ and where it sits.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import ConfigError
+from ..serialize import has_only_scalars
+from .snapshot import copy_value
 
 __all__ = [
     "ConfigDict",
@@ -21,6 +22,7 @@ __all__ = [
     "flatten_paths",
     "get_by_path",
     "join_path",
+    "merge_owned",
     "normalize_config",
     "recursive_update",
     "set_by_path",
@@ -84,16 +86,20 @@ def validate_keys(config: Any, where: str = "") -> None:
         for key, value in config.items():
             assert_valid_key(key, where)
             validate_keys(value, join_path(where, str(key)))
-    elif isinstance(config, list | tuple):
+    elif isinstance(config, list | tuple) and not has_only_scalars(config):
         for index, value in enumerate(config):
             validate_keys(value, f"{where}[{index}]")
 
 
-def normalize_config(value: Any) -> Any:
-    """Plain copy of a config value: numpy scalars as Python scalars, tuples as lists."""
-    from ..serialize import normalize_config_value
+def normalize_config(value: Any, origin: str = "") -> Any:
+    """Plain copy of a config value: numpy scalars as Python scalars, tuples as lists.
 
-    return copy.deepcopy(normalize_config_value(value))
+    ``origin`` says where the value came from in the error raised when part of it
+    cannot be copied or is nested too deeply.
+    """
+    from .snapshot import snapshot
+
+    return snapshot(value, "", origin)
 
 
 def recursive_update(target: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,7 +108,21 @@ def recursive_update(target: dict[str, Any], update: Mapping[str, Any]) -> dict[
         if isinstance(value, Mapping) and isinstance(target.get(key), dict):
             recursive_update(target[key], value)
         else:
-            target[key] = copy.deepcopy(value) if isinstance(value, dict | list) else value
+            target[key] = copy_value(value) if isinstance(value, dict | list) else value
+    return target
+
+
+def merge_owned(target: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Like :func:`recursive_update`, but moves ``update``'s values instead of copying them.
+
+    Only for an ``update`` nothing else holds (a scope's fresh snapshot): a large
+    config is then copied once, when the snapshot is taken, not at every merge.
+    """
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            merge_owned(target[key], value)
+        else:
+            target[key] = value
     return target
 
 
@@ -143,7 +163,7 @@ def expand_dotted(updates: Mapping[str, Any] | None) -> dict[str, Any]:
         if isinstance(existing, dict) and isinstance(value, dict):
             recursive_update(existing, value)
         else:
-            set_by_path(result, key, copy.deepcopy(value))
+            set_by_path(result, key, copy_value(value))
     return result
 
 
@@ -175,7 +195,7 @@ class ConfigDict:
         if too_deep is not None:  # checked first: the checks below recurse level by level
             raise ConfigError(too_deep)
         validate_keys(values)
-        self._values = normalize_config(dict(values))
+        self._values = normalize_config(dict(values), origin=f"config {source}")
         self.source = source
         self.__doc__ = None
 
@@ -189,13 +209,14 @@ class ConfigDict:
         from .tracer import Tracer
 
         tracer = Tracer(fixed or {})
-        values = {name: tracer(name, copy.deepcopy(value)) for name, value in self._values.items()}
-        return tracer.result(values, docs={})
+        # The tracer's result is the one copy: these values are not handed out before it.
+        values = {name: tracer(name, value) for name, value in self._values.items()}
+        return tracer.result(values, docs={}, where=f"config ({self.source})")
 
     @property
     def values(self) -> dict[str, Any]:
         """A copy of the dict this entry adds."""
-        return copy.deepcopy(self._values)
+        return copy_value(self._values)
 
     def __repr__(self) -> str:
         return f"ConfigDict({self._values!r})"

@@ -2,7 +2,8 @@
 
 Loading a config file never runs code: JSON goes through :func:`gnomon.serialize.loads`
 (only gnomon's own value tags are decoded; a jsonpickle ``{"py/reduce": ...}`` entry
-stays a plain dict), YAML through PyYAML's safe loader and TOML through :mod:`tomllib`.
+stays a plain dict), YAML through PyYAML's safe loader (reading numbers as YAML 1.2
+does: ``1e-3`` is a float, see :mod:`.yaml_numbers`) and TOML through :mod:`tomllib`.
 Every failure is a :class:`~gnomon.errors.ConfigError` naming the file and the problem.
 
 A config file is also bounded in what it can cost: YAML aliases may repeat at most
@@ -19,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SerializationError
 
 __all__ = ["CONFIG_FILE_SUFFIXES", "MAX_ALIAS_EXPANSION", "dump_toml", "load_config_file", "save_config_file"]
 
@@ -58,7 +59,7 @@ def load_config_file(filename: str | os.PathLike[str]) -> dict[str, Any]:
         if suffix == ".json":
             from ..serialize import loads
 
-            data = loads(raw)
+            data = loads(raw, where="config")
         elif suffix == ".toml":
             import tomllib
 
@@ -69,6 +70,8 @@ def load_config_file(filename: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"Config file {name!r} is not UTF-8 text: {error}.") from None
     except ConfigError:
         raise
+    except SerializationError as error:  # valid JSON holding a value this Python cannot read
+        raise ConfigError(f"Config file {name!r}: {error}.") from None
     except RecursionError:
         raise ConfigError(_too_deep(name)) from None
     except Exception as error:  # each parser has its own error types; all mean "not readable"
@@ -104,9 +107,9 @@ def _load_yaml(text: str, name: str) -> Any:
     The document is composed into nodes first (aliases there are shared, so this
     is cheap), measured, and only then built into Python values.
     """
-    import yaml
+    from .yaml_numbers import Loader
 
-    loader = yaml.SafeLoader(text)
+    loader = Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -179,7 +182,11 @@ def save_config_file(config: Mapping[str, Any], filename: str | os.PathLike[str]
     else:
         import yaml
 
-        data = yaml.safe_dump(encode(dict(config), where="config"), sort_keys=False).encode("utf-8")
+        from .yaml_numbers import Dumper
+
+        data = yaml.dump(
+            encode(dict(config), where="config"), Dumper=Dumper, sort_keys=False
+        ).encode("utf-8")
     with open(name, "wb") as handle:
         handle.write(data)
 

@@ -18,8 +18,11 @@ from collections.abc import Iterable
 from typing import Any, NoReturn, SupportsIndex
 
 from ..errors import ReadOnlyConfigError
+from ..serialize import has_only_scalars
 
 __all__ = ["ReadOnlyDict", "ReadOnlyList", "make_read_only", "plain"]
+
+_SCALARS = (str, int, float, bool, type(None))  # immutable: shared, never copied
 
 
 def _refuse(path: str, operation: str) -> NoReturn:
@@ -155,7 +158,11 @@ def make_read_only(value: Any, path: str = "") -> Any:
             path,
         )
     if isinstance(value, list | tuple):
+        if has_only_scalars(value):  # a long list of numbers: one step, not one call per item
+            return ReadOnlyList(list(value), path)
         return ReadOnlyList([make_read_only(v, f"{path}[{i}]") for i, v in enumerate(value)], path)
+    if isinstance(value, _SCALARS):
+        return value
     return copy.deepcopy(value)
 
 
@@ -164,5 +171,9 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain(v) for k, v in dict.items(value)}
     if isinstance(value, list):
+        if has_only_scalars(value):
+            return list(list.__iter__(value))
         return [plain(v) for v in list.__iter__(value)]
+    if isinstance(value, _SCALARS):
+        return value
     return copy.deepcopy(value)

@@ -20,7 +20,6 @@ while scopes run, so derived values follow them.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,11 +32,13 @@ from .dicts import (
     flatten_paths,
     get_by_path,
     join_path,
+    merge_owned,
     normalize_config,
     recursive_update,
     set_by_path,
     validate_keys,
 )
+from .snapshot import copy_value
 from .summary import ConfigSummary
 
 if TYPE_CHECKING:
@@ -117,14 +118,15 @@ def _subtree(config: Mapping[str, Any], path: str) -> dict[str, Any]:
 
 
 def _merge_at(config: dict[str, Any], path: str, values: Mapping[str, Any]) -> None:
+    """Move ``values`` (owned by the resolution: a scope's snapshot) into ``config`` at ``path``."""
     if not path:
-        recursive_update(config, values)
+        merge_owned(config, values)
         return
     existing = get_by_path(config, path)
     if not isinstance(existing, dict):
         existing = {}
         set_by_path(config, path, existing)
-    recursive_update(existing, values)
+    merge_owned(existing, values)
 
 
 def _covered(path: str, assigned: set[str]) -> bool:
@@ -139,8 +141,8 @@ def _covered(path: str, assigned: set[str]) -> bool:
     return False
 
 
-def _consumed(ingredient: Ingredient, path: str) -> bool:
-    """Whether a captured function of ``ingredient`` can take config ``path``."""
+def _consumer(ingredient: Ingredient, path: str) -> Any:
+    """The first captured function of ``ingredient`` that can take config ``path``, or None."""
     parts = path.split(".")
     for function in ingredient.captured_functions:
         prefix = function.prefix.split(".") if function.prefix else []
@@ -148,8 +150,43 @@ def _consumed(ingredient: Ingredient, path: str) -> bool:
             continue
         rest = parts[len(prefix) :]
         if not rest or rest[0] in function.config_arg_names:
-            return True
-    return False
+            return function
+    return None
+
+
+def _consumed(ingredient: Ingredient, path: str) -> bool:
+    """Whether a captured function of ``ingredient`` can take config ``path``."""
+    return _consumer(ingredient, path) is not None
+
+
+def _check_helpers(
+    helpers: Mapping[str, tuple[Ingredient, str, str]], config: Mapping[str, Any]
+) -> None:
+    """Refuse a scope local that held a function a captured function expects as config.
+
+    Modules, classes and functions in a config scope are helpers and stay out of the
+    config (it is data, stored with every run). When a captured function takes the
+    name as a parameter, the user meant it as config: say so now, naming the entry,
+    instead of letting the run start and fail on a missing value.
+    """
+    for path, (ingredient, relative, what) in helpers.items():
+        if get_by_path(config, path, _ABSENT) is not _ABSENT:
+            continue  # another scope, a named config or an update gave it a value
+        function = _consumer(ingredient, relative)
+        if function is None:
+            continue
+        name = getattr(function, "__qualname__", None) or getattr(function, "__name__", "?")
+        raise ConfigError(
+            f"Config entry {path!r} holds {what}, which cannot be config (config values are "
+            f"data, stored with every run), yet {name}() takes {relative.split('.')[-1]!r} "
+            "from the config. Define the function at module level and call it from "
+            f"{name}(), or keep a name or settings in the config (e.g. {path}='relu') "
+            "and pick the function from it.",
+            conflicting_configs=[path],
+        )
+
+
+_ABSENT = object()
 
 
 # Keys a command may take without being declared in any config scope.
@@ -174,6 +211,7 @@ def _evaluate_named(
     names: Iterable[str],
     updates: dict[str, Any],
     docs: dict[str, str],
+    helpers: dict[str, tuple[Ingredient, str, str]],
 ) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for name in names:
@@ -183,6 +221,8 @@ def _evaluate_named(
         _merge_at(merged, path, result)
         for key, doc in getattr(result, "docs", {}).items():
             docs.setdefault(join_path(path, key), doc)
+        for key, what in getattr(result, "helpers", {}).items():
+            helpers[join_path(path, key)] = (owner, key, what)
     return merged
 
 
@@ -204,9 +244,10 @@ def resolve_config(
     paths = {config_path(i, root): i for i in order}
     updates = expand_dotted(config_updates)
     validate_keys(updates)
-    updates = normalize_config(updates)
+    updates = normalize_config(updates, origin="the config updates")
     named_docs: dict[str, str] = {}
-    named = _evaluate_named(root, order, named_configs, updates, named_docs)
+    helpers: dict[str, tuple[Ingredient, str, str]] = {}
+    named = _evaluate_named(root, order, named_configs, updates, named_docs, helpers)
     explicit = recursive_update(named, updates)
 
     summary = ConfigSummary()
@@ -215,12 +256,14 @@ def resolve_config(
     hook_fixed: dict[str, Any] = {}
     for ingredient in order:
         path = config_path(ingredient, root)
-        fixed = _subtree(recursive_update(copy.deepcopy(hook_fixed), explicit), path)
+        fixed = _subtree(recursive_update(copy_value(hook_fixed), explicit), path)
         values: dict[str, Any] = {}
         mine = assigned.setdefault(id(ingredient), set())
         for scope in ingredient.configurations:
             result = scope(fixed=fixed, preset=values, fallback=config)
-            recursive_update(values, result)
+            merge_owned(values, result)
+            for key, what in getattr(result, "helpers", {}).items():
+                helpers[join_path(path, key)] = (ingredient, key, what)
             mine.update(result.assigned)
             summary.modified.update(join_path(path, p) for p in result.modified)
             summary.typechanged.update(
@@ -229,7 +272,7 @@ def resolve_config(
             summary.docs.update({join_path(path, p): d for p, d in result.docs.items()})
         _merge_at(config, path, recursive_update(values, fixed))
         for hook in ingredient.config_hooks:
-            changes = hook(copy.deepcopy(config), command_name, logger)
+            changes = hook(copy_value(config), command_name, logger)
             if changes is None:
                 continue
             if not isinstance(changes, Mapping):
@@ -238,7 +281,7 @@ def resolve_config(
                     f"returned {type(changes).__name__}; "
                     "a config hook returns a dict of config updates (or None)."
                 )
-            changes = expand_dotted(changes)
+            changes = normalize_config(expand_dotted(changes))
             recursive_update(hook_fixed, changes)
             recursive_update(config, changes)
         if ingredient.config_hooks:
@@ -267,11 +310,12 @@ def resolve_config(
             unconsumed.append(path)
     if unconsumed and not force:
         raise _added_error(unconsumed, config)
+    _check_helpers(helpers, config)
     for path, (old, new) in sorted(summary.typechanged.items()):
         logger.warning(
             'Changed type of config entry "%s" from %s to %s', path, old.__name__, new.__name__
         )
-    return finalize_config(config), summary
+    return finalize_config(config, owned=True), summary
 
 
 def _added_error(paths: list[str], config: Mapping[str, Any]) -> ConfigAddedError:
@@ -291,9 +335,13 @@ def _added_error(paths: list[str], config: Mapping[str, Any]) -> ConfigAddedErro
     return ConfigAddedError(paths, message)
 
 
-def finalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Normalised copy of ``config``, with valid keys and storable values (else ConfigError)."""
-    final: dict[str, Any] = normalize_config(dict(config))
+def finalize_config(config: Mapping[str, Any], *, owned: bool = False) -> dict[str, Any]:
+    """``config`` with valid keys and storable values (else ConfigError).
+
+    A normalised copy, unless ``owned``: :func:`resolve_config` built its config from
+    snapshots and normalised updates, so it is checked as it is, not copied again.
+    """
+    final: dict[str, Any] = dict(config) if owned else normalize_config(dict(config))
     validate_keys(final)
     from ..serialize import encode
 

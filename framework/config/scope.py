@@ -33,6 +33,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .dicts import recursive_update
+from .snapshot import copy_value, describe_callable
 from .source import bound_by, check_body, extract_docs, function_node, scope_names, target_names
 from .tracer import ScopeResult, Tracer
 
@@ -141,6 +142,16 @@ class ConfigScope:
         self._body = body
         self._twins: dict[frozenset[str], Callable[..., dict[str, Any]]] = {}
 
+    @property
+    def keys(self) -> set[str]:
+        """Names the scope assigns, read from its source without running it.
+
+        Helpers (imports, functions) are among them; the command line uses this to
+        tell a forgotten ``=`` (``with lr``) from an unknown named config.
+        """
+        bound, _ = scope_names(self._body, ())
+        return bound
+
     def _twin(self, injected: frozenset[str]) -> Callable[..., dict[str, Any]]:
         twin = self._twins.get(injected)
         if twin is None:
@@ -203,19 +214,23 @@ class ConfigScope:
                     f"(available: {known}). Define it in an earlier config scope or remove "
                     "the parameter."
                 )
-            kwargs[name] = copy.deepcopy(available[name])
+            kwargs[name] = copy_value(available[name])
         injected = {n: v for n, v in self._closure().items() if n in self._free}
-        injected.update({n: copy.deepcopy(fixed[n]) for n in self._free if n in fixed})
+        injected.update({n: copy_value(fixed[n]) for n in self._free if n in fixed})
         tracer = Tracer(fixed)
         local_values = self._twin(frozenset(injected))(tracer, locals, **kwargs, **injected)
-        values = {
-            name: local_values[name]
-            for name in tracer.seen
-            if name in local_values
-            and not name.startswith("__")
-            and is_config_value(local_values[name])
-        }
-        return tracer.result(values, self.docs)
+        values: dict[str, Any] = {}
+        helpers: dict[str, str] = {}
+        for name in tracer.seen:
+            if name not in local_values or name.startswith("__"):
+                continue
+            if is_config_value(local_values[name]):
+                values[name] = local_values[name]
+            else:
+                helpers[name] = describe_callable(local_values[name])
+        return tracer.result(
+            values, self.docs, where=f"config scope {self.__qualname__!r}", helpers=helpers
+        )
 
     def __repr__(self) -> str:
         return f"<ConfigScope {self.__qualname__}>"

@@ -15,7 +15,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-from .readonly import plain
+from .snapshot import copy_value, snapshot
 
 __all__ = ["FixedDict", "ScopeResult", "Tracer", "kind_of", "type_changed"]
 
@@ -58,7 +58,8 @@ class ScopeResult(dict):  # type: ignore[type-arg]
 
     ``assigned``: dotted paths the scope itself defined; ``modified``: paths whose
     assigned value a fixed value replaced by a different one; ``typechanges``: path ->
-    (old type, new type); ``docs``: path -> comment text.
+    (old type, new type); ``docs``: path -> comment text; ``helpers``: locals left
+    out because they hold a module, class or function -> what they held.
     """
 
     def __init__(
@@ -69,12 +70,14 @@ class ScopeResult(dict):  # type: ignore[type-arg]
         assigned: set[str],
         modified: set[str],
         typechanges: dict[str, tuple[type, type]],
+        helpers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(values)
         self.docs = docs
         self.assigned = assigned
         self.modified = modified
         self.typechanges = typechanges
+        self.helpers = dict(helpers or {})
 
 
 class Tracer:
@@ -110,20 +113,32 @@ class Tracer:
             self.typechanges[path] = (type(value), type(fixed))
         if _differs(value, fixed):
             self.modified.add(path)
-        return copy.deepcopy(fixed)
+        return copy_value(fixed)
 
-    def result(self, values: dict[str, Any], docs: dict[str, str]) -> ScopeResult:
-        """The scope's config: its values, then fixed entries it never assigned."""
-        out = {name: plain(value) for name, value in values.items()}
+    def result(
+        self,
+        values: dict[str, Any],
+        docs: dict[str, str],
+        *,
+        where: str = "",
+        helpers: dict[str, str] | None = None,
+    ) -> ScopeResult:
+        """The scope's config: its values, then fixed entries it never assigned.
+
+        This is where the resolution takes its one copy of the values (see
+        :mod:`.snapshot`); ``where`` names the scope in the errors it may raise.
+        """
+        out = {name: snapshot(value, name, where) for name, value in values.items()}
         for name, value in self.fixed.items():
             if name not in out:
-                out[name] = copy.deepcopy(value)
+                out[name] = snapshot(value, name, where)
         return ScopeResult(
             out,
             docs=dict(docs),
             assigned=set(self.assigned),
             modified=set(self.modified),
             typechanges=dict(self.typechanges),
+            helpers=helpers,
         )
 
 
@@ -141,7 +156,7 @@ class FixedDict(dict):  # type: ignore[type-arg]
             self[key] = item
         for key, item in fixed.items():
             if key not in self:
-                dict.__setitem__(self, key, copy.deepcopy(item))
+                dict.__setitem__(self, key, copy_value(item))
 
     def __setitem__(self, key: Any, value: Any) -> None:
         path = f"{self._path}.{key}"
