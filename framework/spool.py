@@ -1,4 +1,4 @@
-"""The durable local journal of events an observer could not take, and ``gnomon sync``.
+"""The durable local journal of events an observer could not take.
 
 When a database is down or a disk is full, the events a run produced must not be
 lost, and the run must not wait. What an observer has not accepted when its queue
@@ -7,35 +7,37 @@ processes) in the user's data directory, one row per event with the run, the
 observer (and the URL that rebuilds it) and the event's sequence number. Artifact
 snapshots the events refer to stay in ``staging/`` beside it until delivered.
 
-``gnomon sync`` replays each run's rows to a fresh observer in sequence order and
-deletes each row once the observer accepted it. Observers de-duplicate by ``seq``
-and output offset, so a crash between delivery and deletion cannot store anything
-twice, and syncing twice delivers nothing twice.
+``gnomon sync`` (:mod:`gnomon.sync`) replays each run's rows to a fresh observer in
+sequence order and deletes each row once the observer accepted it. Observers
+de-duplicate by ``seq`` and output offset, so a crash between delivery and deletion
+cannot store anything twice, and syncing twice delivers nothing twice. A row that
+cannot be read back, or that its store rejects, is noted in the ``problems`` table
+and stepped over, so one bad entry never holds back the rest of the spool.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gnomon.errors import SpoolError
-from gnomon.events import Event, event_from_dict, event_to_dict
+from gnomon.events import Event, event_to_dict
 
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["Spool", "SyncReport", "default_spool_dir", "sync"]
+# ``sync`` and ``SyncReport`` are importable from here too (see __getattr__ below)
+__all__ = ["BadEntry", "Spool", "SpooledDelivery", "default_spool_dir"]
 
 log = logging.getLogger("gnomon.spool")
 
@@ -53,7 +55,67 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (run_uid, observer_key, seq)
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_uid, observer_key, seq);
+CREATE TABLE IF NOT EXISTS runs (
+    run_uid TEXT PRIMARY KEY,
+    run_id TEXT,
+    experiment TEXT,
+    started TEXT
+);
+CREATE TABLE IF NOT EXISTS problems (
+    event_id INTEGER PRIMARY KEY,
+    problem TEXT NOT NULL,
+    noted REAL NOT NULL
+);
 """
+
+#: The kinds that create a run in a store: nothing after them can be stored without them.
+_START_KINDS = ("started", "queued")
+
+
+@dataclass(frozen=True, slots=True)
+class BadEntry:
+    """A spooled event that cannot be delivered as it is: unreadable, or rejected by its store."""
+
+    seq: int
+    kind: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledDelivery:
+    """Everything one run still owes one of its observers, as the spool holds it.
+
+    ``start`` is the stored started (or queued) event when it is among them, and
+    ``last`` the newest event: between them they name the run the way its user saw
+    it (its id, experiment and start time). Both are the raw JSON, read only when
+    a person asks to see the delivery; ``names`` holds what the spool noted of the
+    run when its events were written (run id, experiment, ISO start time).
+    """
+
+    run_uid: str
+    observer_key: str
+    observer_url: str | None
+    observer_run_id: str | None
+    events: int
+    oldest: float
+    kinds: tuple[str, ...]
+    bad: tuple[BadEntry, ...]
+    start: bytes | None
+    last: bytes | None
+    names: tuple[str | None, str | None, str | None] = (None, None, None)
+
+
+def _run_name(events: list[Event]) -> tuple[str | None, str | None, str | None]:
+    """(run id, experiment name, start time) as far as these events tell them."""
+    run_id = next((event.run_id for event in events if event.run_id is not None), None)
+    experiment = started = None
+    for event in events:
+        if event.kind in _START_KINDS:
+            name = getattr(event, "experiment", {}).get("name")
+            experiment = str(name) if name is not None else None
+            started = event.time.isoformat() if event.kind == "started" else None
+            break
+    return run_id, experiment, started
 
 
 def default_spool_dir() -> Path:
@@ -96,8 +158,7 @@ class Spool:
 
     @functools.cached_property
     def directory(self) -> Path:
-        """The folder given, else ``SETTINGS.SPOOL_DIR`` as it was when the spool was made,
-        else the user data directory."""
+        """The folder given, else ``SETTINGS.SPOOL_DIR`` as it was when made, else the user data directory."""
         return self._directory if self._directory is not None else _user_spool_dir()
 
     @property
@@ -135,7 +196,12 @@ class Spool:
         self._private = True
 
     @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """An open connection to the events database, made private and of the current schema.
+
+        For the modules that read and change the spool in one transaction
+        (:mod:`gnomon.replay`); errors of SQLite become :class:`SpoolError`.
+        """
         import sqlite3
 
         try:
@@ -161,7 +227,12 @@ class Spool:
         observer_run_id: str | None,
         events: Iterable[Event],
     ) -> int:
-        """Append events durably (one transaction); events already spooled are ignored."""
+        """Append events durably (one transaction); events already spooled are ignored.
+
+        The run's id, experiment and start time are kept beside them, so that the
+        run can be named as its user knows it even after its start was delivered.
+        """
+        events = list(events)
         rows = [
             (
                 run_uid,
@@ -177,12 +248,19 @@ class Spool:
         ]
         if not rows:
             return 0
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 "INSERT OR IGNORE INTO events (run_uid, observer_key, observer_url, observer_run_id, seq, kind,"
                 " payload, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
+            )
+            db.execute(
+                "INSERT INTO runs (run_uid, run_id, experiment, started) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_uid) DO UPDATE SET run_id = COALESCE(runs.run_id, excluded.run_id),"
+                " experiment = COALESCE(runs.experiment, excluded.experiment),"
+                " started = COALESCE(runs.started, excluded.started)",
+                (run_uid, *_run_name(events)),
             )
             db.execute("COMMIT")
         return len(rows)
@@ -191,16 +269,20 @@ class Spool:
         """Drop one event that its observer accepted after it had been spooled."""
         if not self.path.exists():
             return
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute(
                 "DELETE FROM events WHERE run_uid = ? AND observer_key = ? AND seq = ?", (run_uid, observer_key, seq)
+            )
+            db.execute(
+                "DELETE FROM runs WHERE run_uid = ? AND NOT EXISTS (SELECT 1 FROM events WHERE run_uid = ?)",
+                (run_uid, run_uid),
             )
 
     def pending(self) -> list[tuple[str, str, str | None, int]]:
         """(run_uid, observer_key, observer_url, event count) of everything waiting."""
         if not self.path.exists():
             return []
-        with self._connect() as db:
+        with self.connect() as db:
             return list(
                 db.execute(
                     "SELECT run_uid, observer_key, MAX(observer_url), COUNT(*) FROM events"
@@ -212,110 +294,91 @@ class Spool:
         """Whether any event of the run still waits here."""
         if not self.path.exists():
             return False
-        with self._connect() as db:
-            return (
-                db.execute("SELECT 1 FROM events WHERE run_uid = ? LIMIT 1", (run_uid,)).fetchone()
-                is not None
-            )
+        with self.connect() as db:
+            return db.execute("SELECT 1 FROM events WHERE run_uid = ? LIMIT 1", (run_uid,)).fetchone() is not None
 
-    def _rows(
-        self, db: sqlite3.Connection, run_uid: str, observer_key: str
-    ) -> list[tuple[int, str | None, bytes]]:
-        return list(
+    def deliveries(self) -> list[SpooledDelivery]:
+        """Everything that waits, one entry per run and observer, oldest first."""
+        if not self.path.exists():
+            return []
+        with self.connect() as db:
+            groups = list(
+                db.execute(
+                    "SELECT run_uid, observer_key, MAX(observer_url), MAX(observer_run_id), COUNT(*), MIN(created)"
+                    " FROM events GROUP BY run_uid, observer_key ORDER BY MIN(id)"
+                )
+            )
+            found = []
+            for run_uid, key, url, own_id, count, oldest in groups:
+                rows = list(
+                    db.execute(
+                        "SELECT e.seq, e.kind, p.problem FROM events e LEFT JOIN problems p ON p.event_id = e.id"
+                        " WHERE e.run_uid = ? AND e.observer_key = ? ORDER BY e.seq",
+                        (run_uid, key),
+                    )
+                )
+                start = db.execute(
+                    "SELECT payload FROM events WHERE run_uid = ? AND observer_key = ? AND kind IN (?, ?)"
+                    " ORDER BY seq LIMIT 1",
+                    (run_uid, key, *_START_KINDS),
+                ).fetchone()
+                last = db.execute(
+                    "SELECT payload FROM events WHERE run_uid = ? AND observer_key = ? ORDER BY seq DESC LIMIT 1",
+                    (run_uid, key),
+                ).fetchone()
+                names = db.execute(
+                    "SELECT run_id, experiment, started FROM runs WHERE run_uid = ?", (run_uid,)
+                ).fetchone()
+                found.append(
+                    SpooledDelivery(
+                        run_uid=run_uid,
+                        observer_key=key,
+                        observer_url=url,
+                        observer_run_id=own_id,
+                        events=count,
+                        oldest=oldest,
+                        kinds=tuple(kind for _, kind, _ in rows),
+                        bad=tuple(BadEntry(seq, kind, problem) for seq, kind, problem in rows if problem),
+                        start=bytes(start[0]) if start else None,
+                        last=bytes(last[0]) if last else None,
+                        names=tuple(names) if names else (None, None, None),
+                    )
+                )
+            return found
+
+    def discard(self, run_uid: str, observer_key: str) -> int:
+        """Delete everything one run owes one observer; returns how many events went.
+
+        The run's staged artifacts go too once no observer waits for them.
+        """
+        if not self.path.exists():
+            return 0
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
             db.execute(
-                "SELECT id, observer_run_id, payload FROM events WHERE run_uid = ? AND observer_key = ? ORDER BY seq",
+                "DELETE FROM problems WHERE event_id IN (SELECT id FROM events WHERE run_uid = ? AND observer_key = ?)",
                 (run_uid, observer_key),
             )
-        )
+            removed = db.execute(
+                "DELETE FROM events WHERE run_uid = ? AND observer_key = ?", (run_uid, observer_key)
+            ).rowcount
+            db.execute("COMMIT")
+        self.tidy(run_uid)
+        return int(removed)
 
-    def replay(self, run_uid: str, observer_key: str, observer: Any) -> int:
-        """Deliver one run's events to ``observer`` in order, deleting each once accepted.
-
-        Returns how many were delivered; the first exception stops the replay and
-        propagates, leaving the undelivered rows in place.
-        """
-        delivered = 0
-        with self._connect() as db:
-            rows = self._rows(db, run_uid, observer_key)
-            own_id = next((r[1] for r in rows if r[1] is not None), None)
-            for row_id, _, payload in rows:
-                event = event_from_dict(orjson.loads(payload))
-                if own_id is not None and event.run_id != own_id:
-                    event = dataclasses.replace(event, run_id=own_id)
-                result = observer.handle(event)
-                if event.kind in ("started", "queued") and result is not None:
-                    own_id = str(result)
-                    db.execute(
-                        "UPDATE events SET observer_run_id = ? WHERE run_uid = ? AND observer_key = ?",
-                        (own_id, run_uid, observer_key),
-                    )
-                db.execute("DELETE FROM events WHERE id = ?", (row_id,))
-                delivered += 1
-            flush = getattr(observer, "flush", None)
-            if flush is not None:
-                flush()
-        if not self.has_run(run_uid):
-            shutil.rmtree(self.staging_dir(run_uid), ignore_errors=True)
-        return delivered
+    def tidy(self, run_uid: str) -> None:
+        """Once no event of the run waits, drop its staged artifacts and its name."""
+        if self.has_run(run_uid):
+            return
+        shutil.rmtree(self.directory / "staging" / run_uid, ignore_errors=True)
+        with self.connect() as db:
+            db.execute("DELETE FROM runs WHERE run_uid = ?", (run_uid,))
 
 
-@dataclass
-class SyncReport:
-    """What ``gnomon sync`` did."""
+def __getattr__(name: str) -> Any:
+    """``sync`` and ``SyncReport`` moved to :mod:`gnomon.sync`; they stay importable from here."""
+    if name in ("sync", "SyncReport"):
+        import gnomon.sync
 
-    runs: int = 0
-    delivered: int = 0
-    failed: int = 0
-    messages: list[str] = field(default_factory=list)
-
-
-def _observer_from_url(url: str) -> Any:
-    from gnomon.observers.registry import observer_from_url
-
-    return observer_from_url(url)
-
-
-def sync(
-    spool_dir: str | os.PathLike[str] | None = None,
-    observer_url: str | None = None,
-    dry_run: bool = False,
-    observer_factory: Callable[[str | None, str], Any] | None = None,
-) -> SyncReport:
-    """Deliver every spooled event to a freshly built observer.
-
-    Each observer is rebuilt from the URL stored with its events (``observer_url``
-    overrides it, e.g. to point at a database that moved); ``observer_factory``
-    ``(url, observer_key) -> observer`` lets tests and programs supply the observer.
-    """
-    spool = Spool(spool_dir)
-    report = SyncReport()
-    for run_uid, observer_key, url, count in spool.pending():
-        report.runs += 1
-        target = observer_url or url
-        label = f"run {run_uid[:12]} -> {target or observer_key}"
-        if dry_run:
-            report.messages.append(f"{label}: {count} event(s) waiting")
-            continue
-        try:
-            if observer_factory is not None:
-                observer = observer_factory(target, observer_key)
-            elif target is None:
-                raise SpoolError(
-                    f"the observer {observer_key!r} has no URL to rebuild it from; pass --observer URL"
-                )
-            else:
-                observer = _observer_from_url(target)
-            from gnomon.observers.base import as_observer
-
-            target_observer = as_observer(observer)
-            try:
-                delivered = spool.replay(run_uid, observer_key, target_observer)
-            finally:
-                target_observer.close()
-        except Exception as error:  # noqa: BLE001 - one bad target must not stop the others
-            report.failed += 1
-            report.messages.append(f"{label}: not delivered: {type(error).__name__}: {error}")
-            continue
-        report.delivered += delivered
-        report.messages.append(f"{label}: delivered {delivered} event(s)")
-    return report
+        return getattr(gnomon.sync, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

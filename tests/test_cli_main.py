@@ -68,7 +68,7 @@ def test_sync_help():
 def test_sync_with_nothing_spooled(tmp_path):
     result = CliRunner().invoke(main, ["sync", "--spool", str(tmp_path / "empty")])
     assert result.exit_code == 0, result.output
-    assert result.stdout == "0 runs: delivered 0 events, 0 failed.\n"
+    assert result.stdout == "Nothing waits in the spool.\n"
 
 
 def test_sync_dry_run_then_delivery(tmp_path):
@@ -77,17 +77,17 @@ def test_sync_dry_run_then_delivery(tmp_path):
     run_uid = _spool_run(spool_dir, f"file://{runs}")
     dry = CliRunner().invoke(main, ["sync", "--spool", str(spool_dir), "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert f"run {run_uid[:12]}" in dry.stdout
-    assert "1 run with undelivered events (dry run: nothing delivered)." in dry.stdout
+    assert f"run without id {run_uid[:8]} (demo, started " in dry.stdout
+    assert "Dry run: would deliver 2 events of 1 run to 1 store; nothing was delivered." in dry.stdout
     assert not runs.exists()
 
     result = CliRunner().invoke(main, ["sync", "--spool", str(spool_dir)])
     assert result.exit_code == 0, result.output
-    assert "1 run: delivered 2 events, 0 failed." in result.stdout
+    assert "1 run to 1 store: 2 events delivered, 0 left pending, 0 bad." in result.stdout
     assert (runs / "1" / "run.json").is_file()
 
     again = CliRunner().invoke(main, ["sync", "--spool", str(spool_dir)])
-    assert again.stdout == "0 runs: delivered 0 events, 0 failed.\n"
+    assert again.stdout == "Nothing waits in the spool.\n"
 
 
 def test_sync_failure_exits_1(tmp_path):
@@ -95,8 +95,8 @@ def test_sync_failure_exits_1(tmp_path):
     _spool_run(spool_dir, "nosuchscheme://somewhere")
     result = CliRunner().invoke(main, ["sync", "--spool", str(spool_dir)])
     assert result.exit_code == 1
-    assert "not delivered" in result.stdout
-    assert "1 run: delivered 0 events, 1 failed." in result.stdout
+    assert "2 events left pending: the store cannot be opened: UnknownObserverError" in result.stdout
+    assert "1 run to 1 store: 0 events delivered, 2 left pending, 0 bad." in result.stdout
 
 
 def test_console_script_is_installed_and_cheap():
