@@ -16,7 +16,8 @@ config update keeps working::
     ├── CommandNotFoundError (KeyError)          ``python exp.py NAME`` names no command
     ├── ReadOnlyConfigError (TypeError)          a captured function tried to change the config
     ├── ObserverError (RuntimeError)             an observer cannot be built or used
-    │   └── UnknownObserverError (ValueError)    ``-O scheme://`` names no installed observer
+    │   ├── UnknownObserverError (ValueError)    ``-O scheme://`` names no installed observer
+    │   └── ServerUnreachable                    an observer's server refuses, is unknown or is silent
     ├── SerializationError (TypeError)           a value cannot be stored as JSON
     ├── SpoolError (OSError)                     the local spool cannot be read or written
     ├── StoreError (OSError)                     a store cannot be opened or read (gnomon.open)
@@ -157,6 +158,15 @@ class UnknownObserverError(ObserverError, ValueError):
     """An observer URL uses a scheme no installed observer registered."""
 
 
+class ServerUnreachable(ObserverError):
+    """An observer's server refused the connection, has a name that does not resolve, or did not answer.
+
+    Raised by an observer's ``connect(timeout)`` before a run starts: the run then
+    goes on at once and keeps that observer's events in the spool for ``gnomon sync``,
+    instead of waiting on a server that is not there.
+    """
+
+
 class SerializationError(GnomonError, TypeError):
     """A value cannot be stored as plain JSON; the message names where it sits."""
 
@@ -228,6 +238,7 @@ __all__ = [
     "SacredError",
     "SacredInterrupt",
     "SerializationError",
+    "ServerUnreachable",
     "SignatureError",
     "SpoolError",
     "StoreError",

@@ -38,8 +38,11 @@ _DEFAULTS: dict[str, Any] = {
     "DISCOVER_DEPENDENCIES": "imported",
     "DISCOVER_SOURCES": "imported",
     "DEFAULT_BEAT_INTERVAL": 10.0,
-    # Seconds the synchronous started/queued call may take per observer.
+    # Seconds a run waits in all for its observers to reach their servers and record its start.
     "START_TIMEOUT": 10.0,
+    # Seconds an observer's server may take to answer a connection before the run
+    # goes on without it (its events go to the spool); a refusal is not waited for.
+    "CONNECT_TIMEOUT": 3.0,
     # Seconds the observer queues may take to drain at run end before spooling.
     "DRAIN_TIMEOUT": 10.0,
     # Events one observer may hold in memory before the rest go to the spool.
@@ -53,6 +56,7 @@ _ENVIRONMENT = {
     "GNOMON_CAPTURE_MODE": ("CAPTURE_MODE", str),
     "GNOMON_BEAT_INTERVAL": ("DEFAULT_BEAT_INTERVAL", float),
     "GNOMON_START_TIMEOUT": ("START_TIMEOUT", float),
+    "GNOMON_CONNECT_TIMEOUT": ("CONNECT_TIMEOUT", float),
     "GNOMON_DRAIN_TIMEOUT": ("DRAIN_TIMEOUT", float),
     "GNOMON_QUEUE_SIZE": ("QUEUE_SIZE", int),
     "GNOMON_SPOOL_DIR": ("SPOOL_DIR", str),

@@ -33,7 +33,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gnomon.errors import ObserverError
+from gnomon.errors import ObserverError, ServerUnreachable
 from gnomon.events import (
     ArtifactEvent,
     CompletedEvent,
@@ -68,6 +68,7 @@ from gnomon.observers.mongo.ids import insert_with_new_id
 from gnomon.observers.mongo.metrics import MetricsWriter
 from gnomon.observers.mongo.output import OutputFile
 from gnomon.observers.mongo.url import build_url, client_seeds, parse_mongo_url, redact, scrub_credentials
+from gnomon.observers.reachability import is_refusal, reach, summary
 
 __all__ = ["DEFAULT_MONGO_PRIORITY", "MongoObserver", "QueuedMongoObserver"]
 
@@ -206,16 +207,50 @@ class MongoObserver(Observer):
         return f"MongoObserver({redact(self._client_url)!r}, db_name={self.db_name!r})"
 
     # ------------------------------------------------------------ connection
+    def _mongo_client(self) -> Any:
+        """The client, created on first use (it starts looking for the servers in the background)."""
+        if self._client is None:
+            import pymongo
+
+            kwargs = dict(self._client_kwargs)
+            self._client = pymongo.MongoClient(self._client_url, **kwargs)
+            self._finalizer = close_when_collected(self, self._client.close, "mongo-client")
+        return self._client
+
+    def connect(self, timeout: float) -> None:
+        """Reach a server before a run starts, waiting for one at most ``timeout`` seconds.
+
+        Raises :class:`~gnomon.errors.ServerUnreachable` as soon as every server
+        named refuses the connection or has a name that does not resolve (pymongo
+        itself would keep trying for its whole server-selection time), and after
+        ``timeout`` seconds when none answers, so the run spools this observer's
+        events instead of waiting. A server found gets its indexes checked, before
+        the run's clock starts. See ``gnomon.observers.mongo.connection``.
+        """
+        from pymongo.errors import ConfigurationError
+
+        from gnomon.observers.mongo.connection import await_server
+
+        where = redact(self._client_url)
+        with self._lock:
+            try:
+                client = self._mongo_client()
+            except ConfigurationError as error:  # a mongodb+srv:// name without DNS records
+                if "DNS" not in str(error) and not is_refusal(error):
+                    raise
+                raise ServerUnreachable(f"{where} cannot be reached: {summary(error)}") from error
+        if not self._own_client or self._client_kwargs.get("connect") is False:
+            # A client that may not look for servers until its first operation:
+            # that operation is the wait, bounded all the same.
+            reach(self._database, timeout, where)
+            return
+        await_server(client, timeout, where)
+        self._database()  # its indexes, before the run's clock starts
+
     def _database(self) -> Any:
         with self._lock:
             if self._db is None:
-                if self._client is None:
-                    import pymongo
-
-                    kwargs = dict(self._client_kwargs)
-                    self._client = pymongo.MongoClient(self._client_url, **kwargs)
-                    self._finalizer = close_when_collected(self, self._client.close, "mongo-client")
-                db = self._client[self.db_name]
+                db = self._mongo_client()[self.db_name]
                 store = FileStore(db, self.runs_name)
                 store.ensure_indexes()
                 db[self.runs_name].create_index([("gnomon.start_key", 1)])

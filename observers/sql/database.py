@@ -16,13 +16,17 @@ A database whose schema revision is not the newest is migrated with Alembic unde
 a lock, so twenty processes opening a new database at once migrate it once: a
 PostgreSQL advisory lock, MySQL/MariaDB ``GET_LOCK``, or an ``fcntl`` lock on a
 file beside the SQLite database. Alembic is imported only when there is work for
-it; a current database costs one ``SELECT``.
+it; a current database costs one ``SELECT`` of the version table. Alembic's own
+log lines (one per step) are held back while it works and shown only when the
+migration fails, as part of the error: a run's output never holds them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,10 +106,22 @@ def checkpoint(engine: sa.Engine) -> None:
 
 
 def current_revision(connection: sa.Connection) -> str | None:
-    """The schema revision recorded in the database, or None for a new database."""
+    """The schema revision recorded in the database, or None for a new database.
+
+    The version table is read directly: that is the whole cost for a database
+    already at the newest revision. Only when the read fails does the catalogue
+    say whether the table is missing (a new database) or was created meanwhile
+    by another process (then it is read again). The caller ends the transaction
+    this opens.
+    """
+    query = sa.text(f"SELECT version_num FROM {VERSION_TABLE}")
+    try:
+        return connection.execute(query).scalar()
+    except sa.exc.DBAPIError:
+        connection.rollback()  # a failed statement spoils PostgreSQL's transaction
     if not sa.inspect(connection).has_table(VERSION_TABLE):
         return None
-    return connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+    return connection.execute(query).scalar()  # another process created it meanwhile
 
 
 @contextlib.contextmanager
@@ -169,12 +185,60 @@ def migrate(engine: sa.Engine) -> None:
             _upgrade(connection)
 
 
-def _upgrade(connection: sa.Connection) -> None:
-    from alembic import command
-    from alembic.config import Config
+class _Held(logging.Handler):
+    """Keeps Alembic's log lines while it migrates, to show them only if it fails."""
 
-    config = Config()
-    config.set_main_option("script_location", os.fspath(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    command.upgrade(config, "head")
-    connection.commit()
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):  # a line that cannot be formatted is skipped
+            self.lines.append(f"{record.levelname} {record.getMessage()}")
+
+
+_HELD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _alembic_held() -> Iterator[_Held]:
+    """Route Alembic's log records to a private handler instead of the application's.
+
+    Alembic logs each step at INFO through the ``alembic`` logger; a script that
+    configured logging (every gnomon command line does) would print them, and the
+    run's captured output would keep them.
+    """
+    logger = logging.getLogger("alembic")
+    held = _Held()
+    with _HELD_LOCK:
+        propagate, level = logger.propagate, logger.level
+        logger.addHandler(held)
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        try:
+            yield held
+        finally:
+            logger.removeHandler(held)
+            logger.propagate = propagate
+            logger.setLevel(level)
+
+
+def _upgrade(connection: sa.Connection) -> None:
+    with _alembic_held() as held:  # Alembic logs already while it is imported
+        try:
+            from alembic import command
+            from alembic.config import Config
+
+            config = Config()
+            config.set_main_option("script_location", os.fspath(MIGRATIONS_DIR))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+        except Exception as error:
+            lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+            steps = "; ".join(line for line in held.lines if "setup plugin" not in line)
+            raise ObserverError(
+                f"Migrating the database {connection.engine.url.render_as_string(hide_password=True)} to "
+                f"revision {HEAD_REVISION} failed: {type(error).__name__}: {lines[0] if lines else ''}. "
+                f"Alembic's log: {steps or 'empty'}"
+            ) from error

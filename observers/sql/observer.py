@@ -39,6 +39,7 @@ from gnomon.events import (
 )
 from gnomon.observers.base import Observer
 from gnomon.observers.cleanup import close_when_collected
+from gnomon.observers.reachability import reach
 from gnomon.observers.sql.blobs import blob_exists, store_file
 from gnomon.observers.sql.bulk import store_batch
 from gnomon.observers.sql.database import checkpoint, create_engine, migrate
@@ -115,6 +116,31 @@ class SqlObserver(Observer):
         return f"SqlObserver({self.url!r})"
 
     # ------------------------------------------------------------ database
+    def _open(self) -> sa.Engine:
+        """The engine, created on first use (nothing connects yet)."""
+        with self._open_lock:
+            if self._engine is None:
+                self._engine = create_engine(self._engine_url)
+                # An observer dropped without close() (``gnomon sync`` builds one per
+                # run) still closes its connections when collected.
+                close_when_collected(self, self._engine.dispose, "sql-engine")
+            return self._engine
+
+    def connect(self, timeout: float) -> None:
+        """Reach the server before a run starts, then bring its schema up to date.
+
+        Raises :class:`~gnomon.errors.ServerUnreachable` as soon as the server
+        refuses the connection or its name does not resolve, and after ``timeout``
+        seconds when it does not answer, so the run spools this observer's events
+        instead of waiting. A server that answers is migrated if it needs it (a
+        current database costs one ``SELECT``), before the run's clock starts. An
+        SQLite file has no server to wait for.
+        """
+        if self._engine_url.get_backend_name() != "sqlite":
+            engine = self._open()  # the driver is imported before the clock starts
+            reach(lambda: engine.connect().close(), timeout, self.url)
+        self.engine  # noqa: B018 - migrates the schema when it is not current
+
     @property
     def engine(self) -> sa.Engine:
         """The engine, created on first use; the schema is migrated before it is returned.
@@ -122,13 +148,7 @@ class SqlObserver(Observer):
         The migration runs outside the lock :meth:`close` takes: a database that
         keeps it waiting (locked, or a server gone) must not hold up closing.
         """
-        with self._open_lock:
-            if self._engine is None:
-                self._engine = create_engine(self._engine_url)
-                # An observer dropped without close() (``gnomon sync`` builds one per
-                # run) still closes its connections when collected.
-                close_when_collected(self, self._engine.dispose, "sql-engine")
-            engine = self._engine
+        engine = self._open()
         if not self._migrated:
             with self._migrate_lock:
                 if not self._migrated:
