@@ -61,6 +61,9 @@ METRICS_POLL_INTERVAL = 0.05
 # everything up to about a second before its end in every store. Heartbeats (beat
 # time, info, result) keep their own interval.
 SHIP_INTERVAL = 0.5
+# Output is shipped early once this many characters wait, so a run that prints fast
+# holds a few megabytes of it at most, not half a second's worth.
+OUTPUT_EARLY_CHARS = 1_000_000
 
 
 class Terminated(GnomonInterrupt):
@@ -125,7 +128,8 @@ class Run:
     ) -> None:
         from gnomon.settings import SETTINGS
 
-        self._id: str | None = None
+        self._given_id: str | None = None
+        self._dispatcher: Any = None
         self.config = config
         self.config_modifications = config_modifications
         self.main_function = main_function
@@ -158,11 +162,9 @@ class Run:
         # Training loops call this millions of times: skip one Python frame per call.
         self.log_scalar = self._metrics.log_scalar  # type: ignore[method-assign]
         self._seq = itertools.count()
-        self._output: list[str] = []
-        self._output_length = 0
+        self._output: Any = None  # a Transcript once the run starts; on disk when large
         self._beat_lock = threading.Lock()
         self._last_info: bytes | None = None
-        self._dispatcher: Any = None
         self._capture: Any = None
         self._folder: Any = None
         self._stop_beats = threading.Event()
@@ -174,11 +176,29 @@ class Run:
 
     # -- what user code calls --------------------------------------------------------------
     @property
+    def _id(self) -> str | None:
+        """The run's id: given (``--id``), else the first a store gave, as soon as it gave it.
+
+        A store that records the start after the run went on without waiting for
+        it (a busy database) still gives the run its id; from then on ``_run._id``
+        and the run's events carry it.
+        """
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher.run_id is not None:
+            return str(dispatcher.run_id)
+        return self._given_id
+
+    @_id.setter
+    def _id(self, value: str | None) -> None:
+        self._given_id = value
+
+    @property
     def captured_out(self) -> str:
-        """All output captured so far, folded as a terminal would show it."""
-        if len(self._output) > 1:
-            self._output = ["".join(self._output)]
-        return self._output[0] if self._output else ""
+        """All output captured so far, folded as a terminal would show it.
+
+        Large output is kept on disk, not in memory, and read back here on each call.
+        """
+        return self._output.text() if self._output is not None else ""
 
     def log_scalar(self, name: str, value: Any, step: Any = None) -> None:
         """Record one metric point (numpy scalars accepted); buffered, shipped about every half second."""
@@ -276,6 +296,7 @@ class Run:
             self.run_uid,
             spool=Spool(),
             start_timeout=float(SETTINGS.START_TIMEOUT),
+            connect_timeout=float(SETTINGS.CONNECT_TIMEOUT),
             drain_timeout=float(SETTINGS.DRAIN_TIMEOUT),
             queue_size=int(SETTINGS.QUEUE_SIZE),
         )
@@ -314,16 +335,20 @@ class Run:
         return None
 
     def _execute(self, observers: list[Any], args: tuple[Any, ...]) -> Any:
-        from gnomon.capture import OutputFolder, start_capture
+        from gnomon.capture import OutputFolder, Transcript, start_capture
         from gnomon.settings import SETTINGS
 
         mode = self.capture_mode or (SETTINGS.CAPTURE_MODE if observers else "no")
         payload = self._start_payload()  # fails early, before anything starts, on a bad config
         self._folder = OutputFolder()
+        self._output = Transcript()
         self._capture = start_capture(mode)
         restore_signals = self._install_signal_handlers()
         try:
             self.run_logger.info("Running command '%s'", self.command)
+            # The run's own time starts once the observers reached their servers (or
+            # were found down): waiting for them is not part of its start or duration.
+            self._dispatcher.wait_reached()
             self.start_time = utcnow()
             self.status = "RUNNING"
             event = StartedEvent(
@@ -411,7 +436,7 @@ class Run:
     def _beat_loop(self) -> None:
         """Beat every ``beat_interval``; in between, ship output and points every ``SHIP_INTERVAL``.
 
-        Points are also shipped early when many wait, so memory stays bounded.
+        Output and points are also shipped early when much waits, so memory stays bounded.
         """
         ship_every = min(SHIP_INTERVAL, self.beat_interval)
         next_beat = time.monotonic() + self.beat_interval
@@ -431,6 +456,8 @@ class Run:
                     elif now >= next_ship:
                         self._ship(self._capture.read())
                         next_ship = time.monotonic() + ship_every
+                    elif self._capture.waiting >= OUTPUT_EARLY_CHARS:
+                        self._ship(self._capture.read())
                     elif len(self._metrics) >= METRICS_EARLY_BATCH:
                         self._ship_metrics()
             except Exception:  # noqa: BLE001 - a recording problem must not kill the run
@@ -465,9 +492,8 @@ class Run:
         # by it would contend for the GIL with this CPU-bound step and slow both.
         series = self._metrics.drain(final=final)
         if text:
-            self._emit(OutputEvent, at=now, text=text, offset=self._output_length)
+            self._emit(OutputEvent, at=now, text=text, offset=len(self._output))
             self._output.append(text)
-            self._output_length += len(text)
         if series:
             self._emit(MetricsEvent, at=now, series=series)
         return now

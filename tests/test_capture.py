@@ -181,8 +181,8 @@ CHILD = textwrap.dedent(
         sys.stdout.flush()
         os.close(1)
     if scenario == "split_line":  # room for a slow machine between the two pieces
-        import gnomon.capture
-        gnomon.capture._PARTIAL_LINE_WAIT = 2.0
+        import gnomon.capture.pipes
+        gnomon.capture.pipes.PARTIAL_LINE_WAIT = 2.0
     capture = start_capture(mode)
     parts = []
     if scenario == "sources":
