@@ -944,3 +944,38 @@ def test_series_read_from_binary_copies_are_not_held_in_memory_again(tmp_path: P
         store.backend.points.copies = None  # type: ignore[attr-defined] # e.g. no writable place for them
         assert store.run(run_id).metric("loss")["value"].tolist() == [float(i) for i in range(50)]
         assert store.series_cache.held_bytes == 50 * 24
+
+
+def test_a_large_log_is_summarised_from_the_series_copies_it_leaves_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("numpy")
+    from gnomon.observers.file import index_rows, series_files
+
+    monkeypatch.setattr(index_rows, "COPY_FROM_BYTES", 2000)  # a few batches count as large here
+    basedir = tmp_path / "runs"
+    obs, run_id = observed_run(basedir)
+    steps = list(range(300))
+    values = [math.nan if i % 7 == 0 else float((i * 37) % 101) for i in steps]
+    obs.on_metrics(points(run_id, 1, steps[:150], values[:150]))
+    obs.on_metrics(points(run_id, 2, steps[150:] + [299], values[150:] + [-5.0]))  # the later point at step 299 wins
+    obs.on_metrics(points(run_id, 2, [1000], [99.0]))  # a replay of batch 2: counted once
+
+    store = FileRunStore(basedir)
+    fast = store.summaries(None)[0]["metrics"]
+    plain = FileRunStore(basedir, cache_dir=tmp_path / "plain")
+    plain.index.series_copies = None  # the log parsed for the summaries alone
+    assert fast == plain.summaries(None)[0]["metrics"]
+    assert fast["loss"] == {"last": -5.0, "min": -5.0, "max": 100.0, "count": 301, "last_step": 299}
+    copies = basedir / "_gnomon" / "series" / run_id
+    assert (copies / "state.json").exists()  # left for the first plot of the run
+    with monkeypatch.context() as patched:  # which then parses nothing
+        patched.setattr(series_files, "batches", None)
+        (series,) = store.series([run_id], ["loss"])
+        assert len(series.steps) == 301
+    # a small addition is read from where the copies stopped, without them
+    obs.on_metrics(points(run_id, 3, [300], [-9.0]))
+    assert store.summaries(None)[0]["metrics"]["loss"] == {
+        "last": -9.0, "min": -9.0, "max": 100.0, "count": 302, "last_step": 300,
+    }  # fmt: skip
+    assert store.summaries(None)[0]["metrics"] == plain.summaries(None)[0]["metrics"]

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from gnomon.dashboard.compare_page import compare_routes
 from gnomon.dashboard.edits import edit_routes
 from gnomon.dashboard.live import LiveFeed
+from gnomon.dashboard.memory import TrimAfterHeavyRequests, give_back_free_memory
 from gnomon.dashboard.pages import STATIC, environment, vendor_assets
 from gnomon.dashboard.run_page import run_routes
 from gnomon.dashboard.security import Guard
@@ -53,6 +54,7 @@ class Dashboard:
 
         with contextlib.suppress(Exception):
             self.facts.get(self.store, View())
+        give_back_free_memory()  # reading a store for the first time parses every metric log
 
     def close(self) -> None:
         """Stop the live feed; close the store if this app opened it."""
@@ -111,7 +113,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(GZipMiddleware, minimum_size=1024)],
+        middleware=[Middleware(TrimAfterHeavyRequests), Middleware(GZipMiddleware, minimum_size=1024)],
         lifespan=lifespan,
     )
     app.state.dashboard = dashboard

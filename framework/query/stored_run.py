@@ -310,6 +310,23 @@ class StoredRun:
         return walk(self._store, self.id, direction=direction, depth=depth)
 
 
+def _each_series(
+    store: Store, records: Sequence[Mapping[str, Any]], names: Sequence[str] | None
+) -> Iterator[tuple[tuple[str, str], Arrays]]:
+    """``((run, metric), arrays)`` in order of run and metric.
+
+    Series read from binary copies come one run at a time, so a plot of many long
+    runs holds one run's points at once (it is downsampled before the next is
+    read); other backends answer for all runs in one call.
+    """
+    if getattr(store.backend, "series_from_copies", False):
+        ordered = sorted(records, key=lambda r: str(r["run_id"]))
+        for record in ordered:
+            yield from sorted(_arrays(store, [record], names).items(), key=lambda kv: kv[0])
+    else:
+        yield from sorted(_arrays(store, records, names).items(), key=lambda kv: kv[0])
+
+
 def _arrays(store: Store, records: Sequence[Mapping[str, Any]], names: Sequence[str] | None) -> dict[tuple[str, str], Arrays]:
     """The wanted series of these runs, from the cache where still valid, the rest in one backend call."""
     from gnomon.query.series import Arrays
@@ -378,8 +395,7 @@ def series_frame(
     smoothing = parse_smoothing(smooth)
     starts = {str(r["run_id"]): r.get("start_time") for r in records}
     pieces: list[dict[str, Any]] = []
-    arrays_by_key = _arrays(store, records, names)
-    for (run_id, name), arrays in sorted(arrays_by_key.items(), key=lambda kv: kv[0]):
+    for (run_id, name), arrays in _each_series(store, records, names):
         start = starts.get(run_id)
         origin = start.timestamp() if isinstance(start, datetime) else (arrays.times[0] if len(arrays) else 0.0)
         if x == "step":

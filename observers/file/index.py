@@ -35,13 +35,16 @@ import time
 import warnings
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gnomon.errors import StoreError
 from gnomon.observers.file.index_rows import PREVIOUS_QUERY, index_run
 from gnomon.observers.file.index_schema import LOCK_TIMEOUT, ORDER_COLUMNS, cache_location, connect, order_clause
 from gnomon.observers.file.output import OutputMarks, count
 from gnomon.observers.file.signatures import RACY_SECONDS, Listing, natural
+
+if TYPE_CHECKING:
+    from gnomon.observers.file.series_files import SeriesFiles
 
 __all__ = ["INDEX_FOLDER", "RACY_SECONDS", "RunIndex"]
 
@@ -64,6 +67,8 @@ class RunIndex:
         self._warned: set[str] = set()
         #: Bytes of metrics.jsonl files read so far (what the incremental refresh saves is measurable).
         self.log_bytes_read = 0
+        #: Where binary series copies are kept (set by the store): a large log's summaries come from them.
+        self.series_copies: SeriesFiles | None = None
         self.location, self._db = self._open()
 
     # ---------------------------------------------------------------- opening --
@@ -190,7 +195,8 @@ class RunIndex:
         now = time.time_ns()
         for name, signature, old in todo:
             previous = db.execute(PREVIOUS_QUERY, (name,)).fetchone() if old is not None and old[2] else None
-            found = index_run(self._prefix + name + os.sep, name, signature, old, previous, now)
+            folder = self._prefix + name + os.sep
+            found = index_run(folder, name, signature, old, previous, now, self.series_copies)
             if found is None:
                 continue
             row, changed, read = found

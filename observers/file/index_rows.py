@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -25,7 +26,14 @@ from gnomon.observers.file.records import NotARunError, load_json, row_from_file
 from gnomon.observers.file.series import MetricSummaries, batches, floats, seqs_from_blob, seqs_to_blob
 from gnomon.observers.file.signatures import RACY_SECONDS, RUN_FILES, SIGNATURE, YOUNG_SECONDS, natural_text
 
+if TYPE_CHECKING:
+    from gnomon.observers.file.series_files import SeriesFiles
+
 __all__ = ["PREVIOUS_QUERY", "index_run"]
+
+#: New log bytes from which the summaries come from the binary series copies, built on the way:
+#: a log this large takes a visible time to parse, and the first plot of the run then costs nothing.
+COPY_FROM_BYTES = 1 << 20
 
 #: The previous row of a run, as :func:`index_run` takes it.
 PREVIOUS_QUERY = (
@@ -49,11 +57,13 @@ def index_run(
     old: tuple[Any, ...] | None,
     previous: tuple[Any, ...] | None,
     now: int,
+    copies: SeriesFiles | None = None,
 ) -> tuple[tuple[Any, ...], bool, int] | None:
     """The new row of a changed run folder, whether what it says changed, and the metric log bytes read.
 
     ``folder`` is the folder's path ending in a separator; ``old`` its ``state``
-    row ``(sig, racy, ok)`` and ``previous`` its :data:`PREVIOUS_QUERY` row, if any.
+    row ``(sig, racy, ok)`` and ``previous`` its :data:`PREVIOUS_QUERY` row, if any;
+    ``copies``, where binary series copies are kept (see :data:`COPY_FROM_BYTES`).
     None means: leave the folder be and look again at the next refresh.
     """
     parts = SIGNATURE.unpack(signature)
@@ -79,7 +89,7 @@ def index_run(
             return (name, signature, 0, 0, str(error), 0), True, 0
     else:
         record, bits, roots, links = previous[:4]
-    offset, seqs_blob, metrics, read = _metrics(folder, parts, old, previous)
+    offset, seqs_blob, metrics, read = _metrics(folder, name, parts, old, previous, copies)
     racy = max(parts[1], parts[4], parts[7], parts[12]) > racy_after
     row = (
         name, signature, int(racy), 1, None, offset, record, bits, metrics, roots, links, seqs_blob,
@@ -90,7 +100,12 @@ def index_run(
 
 
 def _metrics(
-    folder: str, parts: tuple[int, ...], old: tuple[Any, ...] | None, previous: tuple[Any, ...] | None
+    folder: str,
+    name: str,
+    parts: tuple[int, ...],
+    old: tuple[Any, ...] | None,
+    previous: tuple[Any, ...] | None,
+    copies: SeriesFiles | None,
 ) -> tuple[int, bytes | None, bytes | None, int]:
     """``(log offset, batches read, summaries, log bytes read)`` brought up to date with the metric files."""
     kind, ino, size = parts[9], parts[10], parts[11]
@@ -123,6 +138,11 @@ def _metrics(
         offset = previous[4]
         seqs = seqs_from_blob(previous[5])
         summaries = MetricSummaries.from_blob(previous[6])
+    if copies is not None and size - offset >= COPY_FROM_BYTES:
+        whole = copies.read_all(Path(folder), name)
+        if whole is not None:
+            columns, end, read_seqs = whole
+            return end, seqs_to_blob(set(read_seqs)), MetricSummaries.from_columns(columns).to_blob(), end - offset
     try:
         with open(folder + "metrics.jsonl", "rb") as f:
             f.seek(offset)

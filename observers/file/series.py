@@ -136,6 +136,24 @@ class MetricSummaries:
         if summary[4] is None or high > summary[4]:
             summary[4] = high
 
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Sequence[Any]]) -> MetricSummaries:
+        """The summaries of whole series held as numpy columns ``(steps, values, times)``, as :meth:`add` makes them."""
+        import numpy as np
+
+        by_name: dict[str, list[Any]] = {}
+        for name, (steps, values, _times) in columns.items():
+            n = len(steps)
+            if n == 0:
+                continue
+            top = int(steps.max())
+            at = n - 1 - int(np.argmax(steps[::-1] == top))  # the later-logged point at the greatest step
+            finite = values[~np.isnan(values)]
+            low = float(finite.min()) if len(finite) else None
+            high = float(finite.max()) if len(finite) else None
+            by_name[name] = [n, float(values[at]), top, low, high]
+        return cls(by_name)
+
     def add_metrics_json(self, data: Mapping[str, Any]) -> None:
         """Take every point of Sacred's ``{name: {steps, values, timestamps}}``."""
         for name, column in data.items():

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -52,6 +53,8 @@ class SeriesFiles:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        # One update of a run's copies at a time in this process (plots and the index both ask).
+        self._lock = threading.Lock()
 
     def read(self, run_dir: Path, name: str, names: Sequence[str] | None) -> dict[str, Columns] | None:
         """Every point of the wanted metrics of one run, in logged order, from the copies brought up to date.
@@ -59,6 +62,26 @@ class SeriesFiles:
         None when the run has no ``metrics.jsonl`` or its points cannot be copied
         exactly: the caller then parses the log itself.
         """
+        with self._lock:
+            current = self._current(run_dir, name, names)
+        return None if current is None else current[0]
+
+    def read_all(self, run_dir: Path, name: str) -> tuple[dict[str, Columns], int, list[int]] | None:
+        """Every metric of one run brought up to date, with the log offset and the batch numbers they cover.
+
+        The index takes a large log's summaries from here: one parse then serves
+        both the summaries and every later plot of the run.
+        """
+        with self._lock:
+            current = self._current(run_dir, name, None)
+        if current is None:
+            return None
+        found, state = current
+        return found, int(state["offset"]), [int(seq) for seq in state["seqs"]]
+
+    def _current(
+        self, run_dir: Path, name: str, names: Sequence[str] | None
+    ) -> tuple[dict[str, Columns], dict[str, Any]] | None:
         try:
             info = os.stat(run_dir / "metrics.jsonl")
         except OSError:
@@ -68,17 +91,17 @@ class SeriesFiles:
         state = self._state(here)
         try:
             if state is not None and state["log"] == signature:
-                return self._load(here, state, names)
+                return self._load(here, state, names), state
         except (OSError, ValueError, KeyError):
             state = None
         try:
             grown = state is not None and state["log"][0] == info.st_ino and state["offset"] <= info.st_size
             generation = state["generation"] + 1 if state is not None else 0
-            found = self._update(run_dir, here, state if grown else None, generation, signature)
+            found, state = self._update(run_dir, here, state if grown else None, generation, signature)
         except (_Unusable, OSError, ValueError, KeyError, TypeError):
             return None
         wanted = found if names is None else {n: found[n] for n in dict.fromkeys(names) if n in found}
-        return wanted
+        return wanted, state
 
     # ------------------------------------------------------------------ reading --
     @staticmethod
@@ -99,8 +122,8 @@ class SeriesFiles:
     @staticmethod
     def _update(
         run_dir: Path, here: Path, state: dict[str, Any] | None, generation: int, signature: list[int]
-    ) -> dict[str, Columns]:
-        """Read the log (from where ``state`` stopped, when given), write the copies, return every metric."""
+    ) -> tuple[dict[str, Columns], dict[str, Any]]:
+        """Read the log (from where ``state`` stopped, when given), write the copies; every metric and the new state."""
         import numpy as np
 
         offset = state["offset"] if state is not None else 0
@@ -121,6 +144,7 @@ class SeriesFiles:
             filename = f"{generation}-{number}.npy"
             _save(here / filename, columns)  # type: ignore[arg-type]
             files[metric] = [filename, len(columns[0])]
+        record = state
         if new or state is None or state["log"] != signature:
             record = {
                 "version": _VERSION,
@@ -136,7 +160,7 @@ class SeriesFiles:
             if entry.name.endswith(".npy") and entry.name not in kept:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
-        return found
+        return found, record  # type: ignore[return-value]
 
 
 def _parse(log: IO[bytes], size: int, seqs: set[int]) -> tuple[dict[str, Columns], int]:

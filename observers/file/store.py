@@ -83,6 +83,7 @@ class FileRunStore:
         self.annotations = Annotations(path / INDEX_FOLDER / "annotations")
         location = self.index.location
         self.points = PointReader(path, None if location is None else location.parent / "series")
+        self.index.series_copies = self.points.copies
 
     @classmethod
     def from_url(cls, url: str) -> FileRunStore:
