@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .config.dicts import get_by_path, join_path
+from .config.nesting import ingredient_view
 from .config.readonly import make_read_only, plain
 from .errors import MissingConfigError, SignatureError
 from .randomness import SeedStream, create_rnd, derive_seed, new_seed
@@ -53,6 +54,7 @@ class RunContext:
     run: Any = None
     read_only: bool = True
     _read_only_config: Any = field(default=None, repr=False)
+    _views: dict[int, Any] = field(default_factory=dict, repr=False)
     _streams: dict[tuple[int, str], SeedStream] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -61,8 +63,25 @@ class RunContext:
         return id(ingredient) in self.paths
 
     def config_for(self, ingredient: Ingredient, prefix: str = "") -> Any:
-        """The config below ``prefix`` of ``ingredient``: read-only, or a private copy."""
-        path = join_path(self.paths.get(id(ingredient), ingredient.path), prefix)
+        """The config below ``prefix`` of ``ingredient``: read-only, or a private copy.
+
+        An ingredient that includes others also sees their configs (see
+        :mod:`gnomon.config.nesting`).
+        """
+        own = self.paths.get(id(ingredient), ingredient.path)
+        if own and ingredient.ingredients:
+            # Sacred's nested-ingredient rule: sub-ingredients' configs are part of the view.
+            with self._lock:
+                view = self._views.get(id(ingredient))
+                if view is None:
+                    view = ingredient_view(self.config, ingredient, self.paths)
+                    if self.read_only:
+                        view = make_read_only(view, own)
+                    self._views[id(ingredient)] = view
+            if not self.read_only:
+                return plain(get_by_path(view, prefix, {}))
+            return get_by_path(view, prefix, make_read_only({}, join_path(own, prefix)))
+        path = join_path(own, prefix)
         if not self.read_only:
             return plain(get_by_path(self.config, path, {}))
         with self._lock:

@@ -10,8 +10,13 @@ config update keeps working::
     │   ├── ConfigAddedError (KeyError)          an update adds a key nothing consumes (use -f)
     │   ├── MissingConfigError (TypeError)       a captured function lacks a value it needs
     │   ├── NamedConfigNotFoundError (KeyError)  ``with NAME`` names no named config or file
-    │   └── ConfigUpdateSyntaxError              ``with lr=0.1.2``: the text is not a value
+    │   ├── ConfigUpdateSyntaxError              ``with a..b=1``: the update cannot be read
+    │   ├── ConfigTypeError (TypeError)          ``add_config(42)``: neither a dict nor a file
+    │   ├── ConfigFileNotFoundError (FileNotFoundError, so OSError)  no such config file
+    │   ├── DuplicateNameError (KeyError)        a named config or host info name is taken
+    │   └── SettingError (KeyError, AttributeError)  ``SETTINGS.NO_SUCH_KEY``
     ├── SignatureError (TypeError)               a captured function was called wrongly
+    │   └── HookSignatureError (ValueError, KeyError)  a hook has the wrong parameters
     ├── CircularDependencyError (ValueError)     ingredients include each other
     ├── CommandNotFoundError (KeyError)          ``python exp.py NAME`` names no command
     ├── ReadOnlyConfigError (TypeError)          a captured function tried to change the config
@@ -27,7 +32,11 @@ config update keeps working::
         └── TimeoutInterrupt                     ends a run with status TIMEOUT
 
 Sacred's names (``SacredError``, ``SacredInterrupt``) are aliases, so code written
-for Sacred catches and raises the same things.
+for Sacred catches and raises the same things. Where Sacred raises a built-in type
+(``ValueError`` for an empty config, ``TypeError`` for a config that is not a dict,
+``OSError`` for a missing config file, ``KeyError`` for a taken name or an option
+hook without ``options``, ``ValueError`` for a config hook's wrong signature), the
+error here is an instance of that type too.
 """
 
 from __future__ import annotations
@@ -131,8 +140,44 @@ class ConfigUpdateSyntaxError(ConfigError):
         super().__init__(message, print_usage=True)
 
 
+class ConfigTypeError(ConfigError, TypeError):
+    """A config was given as something other than a dict or the path of a config file."""
+
+
+class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
+    """A config file named in code or on the command line does not exist."""
+
+    def __str__(self) -> str:  # OSError would otherwise format its own text
+        return self.message
+
+
+class DuplicateNameError(ConfigError, KeyError):
+    """A name that must be unique (named config, host info key) is already taken."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class SettingError(ConfigError, KeyError, AttributeError):
+    """``SETTINGS`` has no such key, or a whole group of settings was replaced.
+
+    A KeyError for ``SETTINGS["NO_SUCH"]`` and an AttributeError for
+    ``SETTINGS.NO_SUCH``, so ``getattr(SETTINGS, name, default)`` and ``in`` work.
+    """
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class SignatureError(GnomonError, TypeError):
     """A captured function was called with arguments that do not fit its signature."""
+
+
+class HookSignatureError(SignatureError, ValueError, KeyError):
+    """A config hook or option hook does not take the parameters gnomon passes it."""
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class CircularDependencyError(GnomonError, ValueError):
@@ -225,10 +270,14 @@ __all__ = [
     "CommandNotFoundError",
     "ConfigAddedError",
     "ConfigError",
+    "ConfigFileNotFoundError",
+    "ConfigTypeError",
     "ConfigUpdateSyntaxError",
+    "DuplicateNameError",
     "FilterError",
     "GnomonError",
     "GnomonInterrupt",
+    "HookSignatureError",
     "InvalidConfigError",
     "MissingConfigError",
     "NamedConfigNotFoundError",
@@ -239,6 +288,7 @@ __all__ = [
     "SacredInterrupt",
     "SerializationError",
     "ServerUnreachable",
+    "SettingError",
     "SignatureError",
     "SpoolError",
     "StoreError",

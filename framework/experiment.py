@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .captured import CapturedFunction, RunContext, activate, current_context
 from .config.resolve import config_path, ingredient_order, resolve_config
-from .errors import CommandNotFoundError, ConfigError, GnomonError, SignatureError
+from .errors import CommandNotFoundError, ConfigError, GnomonError, HookSignatureError
 from .ingredient import Ingredient
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class Experiment(Ingredient):
     def option_hook(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator: ``function(options)`` sees (and may change) the options before each run."""
         if "options" not in inspect.signature(function).parameters:
-            raise SignatureError(
+            raise HookSignatureError(
                 f"Option hook {function.__qualname__!r} must take a parameter named 'options'."
             )
         self.option_hooks.append(function)
@@ -166,12 +166,20 @@ class Experiment(Ingredient):
     # ------------------------------------------------------------- the run
     @property
     def current_run(self) -> Run | None:
-        """The run of this experiment in progress here (else the latest one in progress)."""
+        """The run of this experiment in progress here, else the latest one, finished or not.
+
+        As in Sacred, the last run stays readable after ``ex.run()`` returns
+        (``ex.current_run.result``, ``.info``, ``.host_info``); it is None before the
+        first run. Captured functions called after the run get no config from it.
+        """
         context = current_context(self)
-        return context.run if context is not None else None
+        if context is not None:
+            return context.run  # type: ignore[no-any-return]
+        return self._last_run
 
     def _active_run(self, what: str) -> Run:
-        run = self.current_run
+        context = current_context(self)
+        run: Run | None = context.run if context is not None else None
         if run is None:
             raise GnomonError(
                 f"ex.{what}() needs a running experiment, and none is running. "
@@ -203,8 +211,11 @@ class Experiment(Ingredient):
 
     @property
     def info(self) -> dict[str, Any]:
-        """The current run's ``info`` dict (stored with the run)."""
-        return self._active_run("info").info
+        """The current run's ``info`` dict (stored with the run); after a run, the last run's."""
+        run = self.current_run
+        if run is None:
+            return self._active_run("info").info  # raises: no run yet
+        return run.info
 
     def get_default_options(self) -> dict[str, Any]:
         """Every option with its default value, keyed by long flag."""

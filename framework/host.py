@@ -11,6 +11,10 @@ Experiments add their own keys with :func:`host_info_gatherer`::
         return os.environ["SLURM_CLUSTER_NAME"]
 
     ex = Experiment(additional_host_info=[cluster])
+
+Sacred's deprecated ``@host_info_getter`` still works as it did there: it adds the
+function to the process-wide :data:`host_info_gatherers` registry, which every run
+of every experiment in the process reads (:func:`reset` empties it).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gnomon.errors import ConfigError
+from gnomon.errors import ConfigError, DuplicateNameError
 from gnomon.settings import SETTINGS
 
 __all__ = [
@@ -33,7 +37,9 @@ __all__ = [
     "IgnoreHostInfo",
     "get_host_info",
     "host_info_gatherer",
+    "host_info_gatherers",
     "host_info_getter",
+    "reset",
 ]
 
 DEFAULT_KEYS = ("hostname", "os", "python_version", "cpu", "gpus", "ENV")
@@ -74,11 +80,24 @@ def host_info_gatherer(name: str) -> Callable[[Callable[[], Any]], HostInfoGathe
     return wrap
 
 
-def host_info_getter(func: Callable[[], Any] | None = None, name: str | None = None) -> Any:
-    """Sacred's deprecated decorator; returns a gatherer instead of filling a global registry.
+#: Sacred's legacy registry: name -> function, filled by :func:`host_info_getter` and
+#: read by every :func:`get_host_info` call in this process.
+host_info_gatherers: dict[str, Callable[[], Any]] = {}
 
-    Sacred added the function to a process-global dict that every experiment read;
-    here the returned gatherer must be passed to ``Experiment(additional_host_info=[...])``.
+
+def reset() -> None:
+    """Empty the :data:`host_info_gatherers` registry (tests call it between runs)."""
+    host_info_gatherers.clear()
+
+
+def host_info_getter(func: Callable[[], Any] | None = None, name: str | None = None) -> Any:
+    """Sacred's deprecated decorator: add ``func`` to every run's host info under ``name``.
+
+    As in Sacred it registers the function in the process-wide
+    :data:`host_info_gatherers` (``name`` defaults to the function's name), and warns
+    with a DeprecationWarning: ``@host_info_gatherer(name)`` with
+    ``Experiment(additional_host_info=[...])`` limits a gatherer to one experiment.
+    The returned gatherer may be called like the function.
     """
     warnings.warn(
         "host_info_getter is deprecated: use @host_info_gatherer(name) and pass the result to "
@@ -88,7 +107,18 @@ def host_info_getter(func: Callable[[], Any] | None = None, name: str | None = N
     )
 
     def wrap(f: Callable[[], Any]) -> HostInfoGatherer:
-        return HostInfoGatherer(name=name or f.__name__, func=f)
+        key = name or getattr(f, "__name__", "")
+        if not key:
+            raise ConfigError(
+                f"host_info_getter cannot name {f!r}; write @host_info_getter(name='key')."
+            )
+        if key in DEFAULT_KEYS:
+            raise DuplicateNameError(
+                f"Host info getter {f!r} uses the name {key!r}, which gnomon already records "
+                f"({', '.join(DEFAULT_KEYS)}). Choose another name."
+            )
+        host_info_gatherers[key] = f
+        return HostInfoGatherer(name=key, func=f)
 
     return wrap(func) if func is not None else wrap
 
@@ -177,7 +207,7 @@ def _plain(value: Any, name: str) -> Any:
 
 
 def get_host_info(additional: Sequence[HostInfoGatherer] = ()) -> dict[str, Any]:
-    """Gather the default keys and the ``additional`` gatherers into one plain dict.
+    """Gather the default keys, the registry's and the ``additional`` gatherers into one plain dict.
 
     A custom gatherer may not reuse a default key (``ConfigError``). One that raises
     :class:`IgnoreHostInfo` is left out silently; any other error is a warning naming
@@ -186,18 +216,24 @@ def get_host_info(additional: Sequence[HostInfoGatherer] = ()) -> dict[str, Any]
     seen: set[str] = set()
     for gatherer in additional:
         if gatherer.name in seen:
-            raise ConfigError(
+            raise DuplicateNameError(
                 f"Two host info gatherers are named {gatherer.name!r}; give each its own name."
             )
         seen.add(gatherer.name)
         if gatherer.name in DEFAULT_KEYS:
-            raise ConfigError(
+            raise DuplicateNameError(
                 f"Host info gatherer {gatherer.func!r} uses the name {gatherer.name!r}, which "
                 f"gnomon already records ({', '.join(DEFAULT_KEYS)}). Choose another name."
             )
+    # The legacy registry first, so a gatherer passed to the experiment wins (as in Sacred).
+    legacy = [
+        HostInfoGatherer(name, func)
+        for name, func in list(host_info_gatherers.items())
+        if name not in seen and name not in DEFAULT_KEYS
+    ]
     info: dict[str, Any] = {}
     custom = len(_DEFAULT_GATHERERS)
-    for index, gatherer in enumerate((*_DEFAULT_GATHERERS, *additional)):
+    for index, gatherer in enumerate((*_DEFAULT_GATHERERS, *legacy, *additional)):
         try:
             value = gatherer.func()
             info[gatherer.name] = _plain(value, gatherer.name) if index >= custom else value

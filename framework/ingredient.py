@@ -22,12 +22,19 @@ from typing import TYPE_CHECKING, Any
 from .captured import CapturedFunction, RunContext
 from .config.dicts import ConfigDict, assert_valid_key, join_path
 from .config.scope import ConfigScope
-from .errors import CircularDependencyError, ConfigError, SignatureError
+from .errors import (
+    CircularDependencyError,
+    ConfigError,
+    ConfigFileNotFoundError,
+    ConfigTypeError,
+    DuplicateNameError,
+    HookSignatureError,
+)
 
 if TYPE_CHECKING:
     from .provenance import Source
 
-__all__ = ["Ingredient"]
+__all__ = ["Ingredient", "PackageRequirement", "SourceFile"]
 
 # PEP 440 versions ("1.2", "2.0.1rc1", "1!3.0.post2.dev1", "1.0+local.7").
 _VERSION = re.compile(
@@ -39,6 +46,73 @@ _VERSION = re.compile(
 ConfigEntry = ConfigScope | ConfigDict
 
 
+class SourceFile(str):
+    """A source file added with ``add_source_file``: its real path, as a string.
+
+    Like Sacred's ``Source`` it equals (and hashes like) its filename, so
+    ``"/abs/path/model.py" in ex.sources`` holds, and sorts by filename.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, filename: str | os.PathLike[str]) -> SourceFile:
+        """The real path of ``filename`` (symbolic links resolved, as Sacred stores it)."""
+        return super().__new__(cls, os.path.realpath(filename))
+
+    @property
+    def filename(self) -> str:
+        """The file's real path (Sacred's ``Source.filename``)."""
+        return str(self)
+
+    @property
+    def digest(self) -> str:
+        """The digest of the file's content now, as stored with runs (``Source.digest``)."""
+        from .provenance import get_digest
+
+        return get_digest(self)
+
+    def __repr__(self) -> str:
+        return f"<Source: {self}>"
+
+
+class PackageRequirement:
+    """A dependency added with ``add_package_dependency``.
+
+    As Sacred's ``PackageDependency`` it compares and hashes by name only (a set
+    holds one version of a package) and sorts by name; it unpacks as
+    ``name, version``.
+    """
+
+    __slots__ = ("name", "version")
+
+    def __init__(self, name: str, version: str | None) -> None:
+        self.name = name
+        self.version = version
+
+    def to_json(self) -> str:
+        """``"name==version"`` as stored with a run."""
+        return f"{self.name}=={self.version}" if self.version else self.name
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.name, self.version))
+
+    def __eq__(self, other: object) -> bool:
+        name = getattr(other, "name", None)
+        return isinstance(name, str) and name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __lt__(self, other: PackageRequirement) -> bool:
+        return self.name < other.name
+
+    def __le__(self, other: PackageRequirement) -> bool:
+        return self.name <= other.name
+
+    def __repr__(self) -> str:
+        return f"<PackageDependency: {self.name}={self.version}>"
+
+
 def _is_text(value: object) -> bool:
     """A non-empty string (checked at run time: callers need not be type-checked)."""
     return isinstance(value, str) and bool(value)
@@ -48,6 +122,11 @@ def _config_dict(config_or_file: Any, keywords: Mapping[str, Any], what: str) ->
     if config_or_file is not None and keywords:
         raise ConfigError(f"{what}: give either a dict/file or keyword arguments, not both.")
     if config_or_file is None:
+        if not keywords:
+            raise ConfigError(
+                f"{what}: no config given; pass a dict, the path of a .json/.yaml/.toml "
+                "file, or keyword arguments (e.g. lr=0.01)."
+            )
         return ConfigDict(dict(keywords), source="keywords")
     if isinstance(config_or_file, str | os.PathLike):
         from .config.files import load_config_file
@@ -55,7 +134,7 @@ def _config_dict(config_or_file: Any, keywords: Mapping[str, Any], what: str) ->
         return ConfigDict(load_config_file(config_or_file), source=os.fspath(config_or_file))
     if isinstance(config_or_file, Mapping):
         return ConfigDict(config_or_file)
-    raise ConfigError(
+    raise ConfigTypeError(
         f"{what}: expected a dict or the path of a config file, "
         f"not {type(config_or_file).__name__}."
     )
@@ -101,8 +180,8 @@ class Ingredient:
         self.config_hooks: list[Callable[[dict[str, Any], str | None, Any], Any]] = []
         self.pre_run_hooks: list[CapturedFunction] = []
         self.post_run_hooks: list[CapturedFunction] = []
-        self.sources: set[str] = set()
-        self.dependencies: set[tuple[str, str]] = set()
+        self.sources: set[SourceFile] = set()
+        self.dependencies: set[PackageRequirement] = set()
         # Contexts of the runs using this ingredient, newest last: the fallback for
         # captured functions called from threads that did not inherit the run context.
         self._active_contexts: list[RunContext] = []
@@ -124,7 +203,7 @@ class Ingredient:
     def _add_named(self, name: str, entry: ConfigEntry) -> None:
         assert_valid_key(name, "named config")
         if name in self.named_configs:
-            raise ConfigError(
+            raise DuplicateNameError(
                 f"Named config {name!r} is defined twice in {self.path!r}; "
                 "give one of them another name."
             )
@@ -149,7 +228,7 @@ class Ingredient:
         """
         params = list(inspect.signature(func).parameters)
         if params != ["config", "command_name", "logger"]:
-            raise SignatureError(
+            raise HookSignatureError(
                 f"Config hook {func.__qualname__!r} takes ({', '.join(params)}); "
                 "a config hook must take exactly (config, command_name, logger)."
             )
@@ -207,9 +286,9 @@ class Ingredient:
     # --------------------------------------------------------------- provenance
     def add_source_file(self, filename: str | os.PathLike[str]) -> None:
         """Record ``filename`` as a source of the experiment (stored with every run)."""
-        path = os.path.abspath(filename)
+        path = SourceFile(filename)
         if not os.path.isfile(path):
-            raise ConfigError(
+            raise ConfigFileNotFoundError(
                 f"Source file {os.fspath(filename)!r} does not exist; "
                 "give the path of an existing file."
             )
@@ -222,7 +301,9 @@ class Ingredient:
                 f"Invalid version {version!r} for package {package_name!r}: "
                 "use a PEP 440 version like '1.2.3'."
             )
-        self.dependencies.add((package_name, version.strip()))
+        requirement = PackageRequirement(package_name, version.strip())
+        self.dependencies.discard(requirement)  # the latest version given wins
+        self.dependencies.add(requirement)
 
     # ------------------------------------------------------------ introspection
     def traverse_ingredients(self) -> Iterator[tuple[Ingredient, int]]:

@@ -2,7 +2,8 @@
 
 Sacred exposes a global ``SETTINGS`` object; scripts that change
 ``SETTINGS.CAPTURE_MODE`` or ``SETTINGS.HOST_INFO.CAPTURED_ENV`` keep working here.
-Unknown keys are rejected (a typo must not silently do nothing), and
+Unknown keys are rejected with :class:`SettingError` (a typo must not silently do
+nothing), and
 :func:`reset` restores the defaults so tests never leak state into each other.
 """
 
@@ -10,9 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, SettingError
+
+__all__ = ["SETTINGS", "SettingError", "SettingsGroup", "reset"]
 
 _DEFAULTS: dict[str, Any] = {
     "CONFIG": {
@@ -63,55 +67,95 @@ _ENVIRONMENT = {
 }
 
 
-class SettingsGroup:
-    """A group of settings with attribute and item access and a fixed set of keys."""
+class SettingsGroup(Mapping[str, Any]):
+    """A group of settings with attribute and item access and a fixed set of keys.
+
+    It reads like Sacred's ``SETTINGS`` (a key-frozen Munch): ``SETTINGS.CAPTURE_MODE``
+    and ``SETTINGS["CAPTURE_MODE"]`` both work, it is a read-only mapping (``keys()``,
+    ``items()``, ``in``, ``dict(...)``), an unknown key raises :class:`SettingError`
+    naming the closest one, and ``copy.deepcopy`` gives a detached copy.
+    """
 
     __slots__ = ("_name", "_values")
 
-    def __init__(self, name: str, values: dict[str, Any]) -> None:
+    def __init__(self, name: str, values: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_name", name)
         object.__setattr__(
             self,
             "_values",
             {
-                k: SettingsGroup(f"{name}.{k}", v) if isinstance(v, dict) else v
+                k: SettingsGroup(f"{name}.{k}", v)
+                if isinstance(v, Mapping) and not isinstance(v, SettingsGroup)
+                else v
                 for k, v in values.items()
             },
         )
 
     def __getattr__(self, key: str) -> Any:
+        if key.startswith("__") or key in SettingsGroup.__slots__:
+            # Protocol look-ups (copy, pickle) on a half-built object: not a setting.
+            raise AttributeError(key)
         try:
             return self._values[key]
         except KeyError:
-            raise AttributeError(self._unknown(key)) from None
+            raise SettingError(self._unknown(key)) from None
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key not in self._values:
-            raise ConfigError(self._unknown(key))
+            raise SettingError(self._unknown(key))
         if isinstance(self._values[key], SettingsGroup):
-            raise ConfigError(
+            raise SettingError(
                 f"Cannot replace the settings group {self._name}.{key}; set its entries instead."
             )
         self._values[key] = value
 
-    __getitem__ = __getattr__
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[key]
+        except KeyError:
+            raise SettingError(self._unknown(str(key))) from None
+
     __setitem__ = __setattr__
 
     def __contains__(self, key: object) -> bool:
         return key in self._values
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
     def _unknown(self, key: str) -> str:
         import difflib
 
         close = difflib.get_close_matches(key, list(self._values), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        return f"Unknown setting {self._name}.{key}.{hint}"
+        hint = f"Did you mean {close[0]!r}?" if close else f"Known: {', '.join(self._values)}."
+        return f"Unknown setting {self._name}.{key}. {hint}"
 
     def to_dict(self) -> dict[str, Any]:
         """A plain copy, for printing and for tests."""
         return {
             k: v.to_dict() if isinstance(v, SettingsGroup) else v for k, v in self._values.items()
         }
+
+    def __copy__(self) -> SettingsGroup:
+        return SettingsGroup(self._name, self.to_dict())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SettingsGroup:
+        import copy
+
+        return SettingsGroup(self._name, copy.deepcopy(self.to_dict(), memo))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SettingsGroup, (self._name, self.to_dict()))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SettingsGroup):
+            return self.to_dict() == other.to_dict()
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dict
 
     def __repr__(self) -> str:
         return f"SettingsGroup({self._name}, {self.to_dict()!r})"

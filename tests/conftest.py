@@ -8,17 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from gnomon import settings
+from gnomon import host, settings
 
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Fresh settings, and a private spool so no test writes to the user's data directory."""
+    """Fresh settings and host-info gatherers, and a private spool so no test writes to the user's data directory."""
     spool = tmp_path_factory.mktemp("spool")
     monkeypatch.setenv("GNOMON_SPOOL_DIR", str(spool))
     settings.reset()
+    host.reset()
     yield spool
     settings.reset()
+    host.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -132,9 +132,11 @@ def test_command_runs(run_script):
     ("args", "message", "code"),
     [
         (
-            ["with", "lr=0.1.2"],
-            "Error: Cannot parse config update 'lr=0.1.2': '0.1.2' is not a Python literal. "
-            "Quote it to pass a string: lr='\"0.1.2\"'",
+            ["with", "message=Ciao", "world!"],
+            "Error: Cannot parse config update 'world!': expected path=value (e.g. lr=0.01), "
+            "the name of a named config, or a .json/.yaml/.yml/.toml config file. "
+            "If 'world!' belongs to the value of 'message', the shell split it at a space; "
+            "quote the whole update: 'message=Ciao world!'",
             2,
         ),
         (["with", "=3"], "Error: Cannot parse config update '=3': the key before '=' is empty", 2),
@@ -159,7 +161,7 @@ def test_malformed_command_lines_start_no_run(run_script, script, args, message,
 
 
 def test_debug_shows_the_traceback_of_a_user_error(run_script):
-    result = run_script("-d", "with", "lr=0.1.2")
+    result = run_script("-d", "with", "=3")
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert "ConfigUpdateSyntaxError" in result.stderr

@@ -259,9 +259,11 @@ def test_help_for_unknown_command_suggests():
     ("args", "message", "code"),
     [
         (
-            ["with", "lr=0.1.2"],
-            "Cannot parse config update 'lr=0.1.2': '0.1.2' is not a Python literal. "
-            "Quote it to pass a string: lr='\"0.1.2\"'",
+            ["with", "message=Ciao", "world!"],
+            "Cannot parse config update 'world!': expected path=value (e.g. lr=0.01), "
+            "the name of a named config, or a .json/.yaml/.yml/.toml config file. "
+            "If 'world!' belongs to the value of 'message', the shell split it at a space; "
+            "quote the whole update: 'message=Ciao world!'",
             2,
         ),
         (["with", "=3"], "the key before '=' is empty", 2),
@@ -312,7 +314,7 @@ def test_no_command_and_no_main():
 
 def test_debug_reraises_user_errors():
     ex = StandIn()
-    result = invoke(ex, ["-d", "with", "lr=0.1.2"])
+    result = invoke(ex, ["-d", "with", "=3"])
     assert isinstance(result.exception, ConfigUpdateSyntaxError)
     assert ex.calls == []
 
@@ -360,7 +362,7 @@ def test_filtered_traceback_keeps_everything_when_only_gnomon_frames():
     from gnomon.cli.updates import parse_updates
 
     try:
-        parse_updates(["x=0.1.2"])
+        parse_updates(["=3"])
     except ConfigUpdateSyntaxError as error:
         error.__traceback__ = error.__traceback__.tb_next  # drop this test's own frame
         text = format_filtered_traceback(error)

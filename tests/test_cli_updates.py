@@ -72,10 +72,8 @@ def test_nested_paths_and_named_configs():
 
 
 def test_value_may_contain_equals_signs():
-    updates, _ = parse_updates(["expr='a=b'"])
-    assert updates == {"expr": "a=b"}
-    with pytest.raises(ConfigUpdateSyntaxError, match="'x=y' is not a Python literal"):
-        parse_updates(["word=x=y"])
+    updates, _ = parse_updates(["expr='a=b'", "word=x=y"])
+    assert updates == {"expr": "a=b", "word": "x=y"}
 
 
 def test_later_update_wins_and_dicts_merge():
@@ -88,12 +86,68 @@ def test_value_then_subkey_conflicts():
         parse_updates(["a=1", "a.b=2"])
 
 
-def test_not_a_literal_names_key_text_and_fix():
-    with pytest.raises(ConfigUpdateSyntaxError) as info:
+@pytest.mark.parametrize(
+    ("token", "expected"),
+    [
+        ("message=Ciao world!", "Ciao world!"),  # Sacred's README: with message="Ciao world!"
+        ("x=a b", "a b"),
+        ("x=hello, world", "hello, world"),
+        ("x=__import__('os')", "__import__('os')"),
+        ("x=it's", "it's"),
+        ("x=  padded  ", "padded"),
+    ],
+)
+def test_text_that_is_not_a_literal_is_a_string_without_warning(token, expected, caplog):
+    with caplog.at_level("WARNING", logger="gnomon.config"):
+        updates, _ = parse_updates([token])
+    assert updates == {token.split("=", 1)[0]: expected}
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    ("token", "expected", "problem"),
+    [
+        ("lr=0.1.2", "0.1.2", "'0.1.2' looks like a number but is not one"),
+        ("lr=1e-3e", "1e-3e", "looks like a number"),
+        ("x=1 + ", "1 +", "looks like a number"),
+        ("x=[1, 2", "[1, 2", "looks like a Python literal but does not parse"),
+        ("x={'a': 1", "{'a': 1", "looks like a Python literal"),
+        ("x=(1, 2", "(1, 2", "looks like a Python literal"),
+        ("x='open", "'open", "looks like a Python literal"),
+        ("lr=", "", "the value after '=' is empty"),
+    ],
+)
+def test_broken_literal_is_a_string_with_one_warning(token, expected, problem, caplog):
+    with caplog.at_level("WARNING", logger="gnomon.config"):
+        updates, _ = parse_updates([token])
+    assert updates == {token.split("=", 1)[0]: expected}
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "\n" not in message
+    assert problem in message
+    assert f"taken as the string {expected!r}" in message
+
+
+def test_number_typo_warning_names_the_quoting_fix(caplog):
+    with caplog.at_level("WARNING", logger="gnomon.config"):
         parse_updates(["lr=0.1.2"])
-    assert str(info.value) == (
-        "Cannot parse config update 'lr=0.1.2': '0.1.2' is not a Python literal. "
-        "Quote it to pass a string: lr='\"0.1.2\"'"
+    assert caplog.records[0].getMessage() == (
+        "Config update 'lr=0.1.2': '0.1.2' looks like a number but is not one, so it is taken "
+        "as the string '0.1.2'. Fix it if you meant a number; quote it to pass a string "
+        "without this warning: lr='\"0.1.2\"'"
+    )
+    # The suggested quoting is silent and gives the same string.
+    caplog.clear()
+    assert parse_updates(['lr="0.1.2"'])[0] == {"lr": "0.1.2"}
+    assert caplog.records == []
+
+
+def test_a_value_split_by_the_shell_is_refused_with_the_fix():
+    with pytest.raises(ConfigUpdateSyntaxError) as info:
+        parse_updates(["message=Ciao", "world!"])
+    assert str(info.value).endswith(
+        "If 'world!' belongs to the value of 'message', the shell split it at a space; "
+        "quote the whole update: 'message=Ciao world!'"
     )
     assert isinstance(info.value, ConfigError)
     assert isinstance(info.value, ValueError)
@@ -110,11 +164,6 @@ def test_not_a_literal_names_key_text_and_fix():
         ("'a'=1", "is not a config key"),
         ("a b", "expected path=value"),
         ("2", "expected path=value"),
-        ("lr=", "the value after '=' is empty"),
-        ("x=[1, 2", "is not a Python literal"),
-        ("x=a b", "is not a Python literal"),
-        ("x=1 + ", "is not a Python literal"),
-        ("x=__import__('os')", "is not a Python literal"),
     ],
 )
 def test_malformed_updates(token, message):
@@ -125,6 +174,7 @@ def test_malformed_updates(token, message):
 
 
 def test_quoting_hint_for_text_with_single_quotes():
+    SETTINGS.COMMAND_LINE.STRICT_PARSING = True
     with pytest.raises(ConfigUpdateSyntaxError, match="Quote it to pass a string") as info:
         parse_updates(["x=it's"])
     # The suggested shell text must give back the string when the shell and the parser read it.
@@ -139,6 +189,10 @@ def test_strict_parsing_setting_refuses_bare_words():
     SETTINGS.COMMAND_LINE.STRICT_PARSING = True
     with pytest.raises(ConfigUpdateSyntaxError, match="STRICT_PARSING"):
         parse_updates(["optimizer=adam"])
+    with pytest.raises(ConfigUpdateSyntaxError, match=r"'0\.1\.2' is not a Python literal"):
+        parse_updates(["lr=0.1.2"])
+    with pytest.raises(ConfigUpdateSyntaxError, match="the value after '=' is empty"):
+        parse_updates(["lr="])
     assert parse_updates(["optimizer='adam'", "x=inf"])[0] == {"optimizer": "adam", "x": math.inf}
     assert parse_updates(["optimizer=adam"], strict=False)[0] == {"optimizer": "adam"}
 

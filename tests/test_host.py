@@ -178,24 +178,35 @@ def test_duplicate_custom_names_are_rejected() -> None:
         get_host_info([first, second])
 
 
-def test_deprecated_getter_returns_a_gatherer_without_global_registry() -> None:
-    with pytest.warns(DeprecationWarning, match="host_info_gatherer"):
+def test_deprecated_getter_registers_in_sacreds_global_registry() -> None:
+    import gnomon.host
 
-        @host_info_getter
-        def rack() -> str:
-            return "r12"
+    try:
+        with pytest.warns(DeprecationWarning, match="host_info_gatherer"):
 
-    with pytest.warns(DeprecationWarning, match="host_info_gatherer"):
+            @host_info_getter
+            def rack() -> str:
+                return "r12"
 
-        @host_info_getter(name="room")
-        def where() -> str:
-            return "b1"
+        with pytest.warns(DeprecationWarning, match="host_info_gatherer"):
 
-    assert rack.name == "rack"
-    assert where.name == "room"
-    assert "rack" not in get_host_info()
-    assert "room" not in get_host_info()
-    assert get_host_info([rack, where])["room"] == "b1"
+            @host_info_getter(name="room")
+            def where() -> str:
+                return "b1"
+
+        assert rack.name == "rack"
+        assert where.name == "room"
+        assert rack() == "r12"
+        assert set(gnomon.host.host_info_gatherers) == {"rack", "room"}
+        info = get_host_info()
+        assert info["rack"] == "r12"
+        assert info["room"] == "b1"
+        # A gatherer given to the experiment wins over the registry's of the same name.
+        assert get_host_info([host_info_gatherer("room")(lambda: "b2")])["room"] == "b2"
+        gnomon.host.reset()
+        assert "rack" not in get_host_info()
+    finally:
+        gnomon.host.reset()
 
 
 def test_gatherer_needs_a_name() -> None:

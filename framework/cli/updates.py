@@ -3,18 +3,20 @@
 An update is either ``path=value`` (``lr=0.01``, ``model.depth=50``,
 ``optimizer=adam``) or a bare ``NAME``: a named config (``big``, ``ing.small``) or a
 config file (``params.yaml``). Values are Python literals read with
-:func:`ast.literal_eval`, which never executes code. Two conveniences keep Sacred's
-command lines working: a value that is not a literal but looks like a word or a path
-(``adam``, ``resnet-50``, ``data/train.csv``) is kept as a string, unless
-``SETTINGS.COMMAND_LINE.STRICT_PARSING`` is on; and ``inf``, ``-inf`` and ``nan``
-mean floats. Anything else (``lr=0.1.2``) is an error that names the fix, never a
-silently wrong value.
+:func:`ast.literal_eval`, which never executes code; ``inf``, ``-inf`` and ``nan``
+mean floats. Sacred's rule for everything else holds: a value that is not a literal
+is the string as written (``optimizer=adam``, ``message=Ciao world!``), unless
+``SETTINGS.COMMAND_LINE.STRICT_PARSING`` is on. Because that rule also turns typos
+into strings, a value that looks like a broken literal (``lr=0.1.2``,
+``layers=[1,2``, ``name='x``) or is empty is still taken as a string, but with a
+one-line warning that names the fix.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import logging
 import re
 import shlex
 import warnings
@@ -28,7 +30,12 @@ __all__ = ["CONFIG_FILE_EXTENSIONS", "is_config_file_name", "parse_update_value"
 #: Extensions that make a bare ``with`` token a config file rather than a named config.
 CONFIG_FILE_EXTENSIONS = (".json", ".yaml", ".yml", ".toml")
 
-_BARE_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/:+]*$")
+# Text that starts like a number (``0.1.2``, ``1e-3e``, ``.5.``) or like a container or
+# a quoted string was most likely meant as a literal: a string there is probably a typo.
+_NUMBER_LIKE = re.compile(r"^[+-]?\.?\d")
+_LITERAL_OPENERS = ("[", "{", "(", "'", '"')
+
+_log = logging.getLogger("gnomon.config")
 _KEY_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 _NAMED_CONFIG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SPECIAL_FLOATS = {
@@ -59,9 +66,12 @@ def _quoting_hint(key: str, text: str) -> str:
 def parse_update_value(text: str, *, key: str = "value", strict: bool | None = None) -> Any:
     """Read the text after ``=`` in one update as a Python value.
 
-    ``strict`` defaults to ``SETTINGS.COMMAND_LINE.STRICT_PARSING``; when on, bare
-    words are errors instead of strings. Raises ConfigUpdateSyntaxError with the
-    quoting fix when the text is no value.
+    A Python literal gives its value; anything else gives the text (stripped of
+    surrounding whitespace) as a string, as in Sacred. ``strict`` defaults to
+    ``SETTINGS.COMMAND_LINE.STRICT_PARSING``; when on, text that is not a literal is
+    an error instead (ConfigUpdateSyntaxError with the quoting fix). Text that looks
+    like a broken literal is logged as a warning on ``gnomon.config``, since it is
+    more likely a typo than a string.
     """
     token = f"{key}={text}"
     try:
@@ -84,25 +94,52 @@ def parse_update_value(text: str, *, key: str = "value", strict: bool | None = N
         from gnomon.settings import SETTINGS
 
         strict = bool(SETTINGS.COMMAND_LINE.STRICT_PARSING)
-    if not stripped:
-        raise ConfigUpdateSyntaxError(
-            f"Cannot parse config update {token!r}: the value after '=' is empty. "
-            f"Write a value, or pass an empty string with {key}='\"\"'"
+    if strict:
+        reason = (
+            "is not a Python literal (SETTINGS.COMMAND_LINE.STRICT_PARSING is on, "
+            "so only literals are accepted)"
         )
-    if _BARE_WORD.match(text) and not strict:
-        return text
-    reason = "is not a Python literal"
-    if _BARE_WORD.match(text):
-        reason += " (SETTINGS.COMMAND_LINE.STRICT_PARSING is on, so bare words are not strings)"
-    if len(text) > 200:
+        if not stripped:
+            raise ConfigUpdateSyntaxError(
+                f"Cannot parse config update {token!r}: the value after '=' is empty. "
+                f"Write a value, or pass an empty string with {key}='\"\"'"
+            )
+        if len(text) > 200:
+            raise ConfigUpdateSyntaxError(
+                f"Cannot parse config update {_shown(token)!r}: the value {reason}. "
+                "Check its brackets and quotes, or put it in a .json/.yaml config file: "
+                "with params.json"
+            )
         raise ConfigUpdateSyntaxError(
-            f"Cannot parse config update {_shown(token)!r}: the value {reason}. "
-            "Check its brackets and quotes, or put it in a .json/.yaml config file: with params.json"
+            f"Cannot parse config update {token!r}: {text!r} {reason}. "
+            f"Quote it to pass a string: {_quoting_hint(key, text)}"
         )
-    raise ConfigUpdateSyntaxError(
-        f"Cannot parse config update {token!r}: {text!r} {reason}. "
-        f"Quote it to pass a string: {_quoting_hint(key, text)}"
-    )
+    problem = _suspicious(stripped)
+    if problem:
+        _log.warning(
+            "Config update %r: %s, so it is taken as the string %r. Fix it if you meant %s; "
+            "quote it to pass a string without this warning: %s",
+            _shown(token),
+            problem,
+            _shown(stripped),
+            "a number" if _NUMBER_LIKE.match(stripped) else "a value",
+            _quoting_hint(key, stripped) if len(stripped) <= 200 else "put it in a config file",
+        )
+    return stripped
+
+
+def _suspicious(text: str) -> str:
+    """Why ``text`` (not a literal) looks like a typo rather than a string, or ''."""
+    if not text:
+        return "the value after '=' is empty"
+    if _NUMBER_LIKE.match(text):
+        return f"{_shown(text)!r} looks like a number but is not one"
+    if text.startswith(_LITERAL_OPENERS):
+        return (
+            f"{_shown(text)!r} looks like a Python literal but does not parse "
+            "(check its brackets and quotes)"
+        )
+    return ""
 
 
 def _too_deep(token: str) -> NoReturn:
@@ -173,6 +210,7 @@ def parse_updates(
     updates: dict[str, Any] = {}
     named: list[str] = []
     origin: dict[str, str] = {}
+    previous = ""
     for token in tokens:
         if "=" in token:
             key, _, text = token.partition("=")
@@ -182,8 +220,16 @@ def parse_updates(
         elif is_config_file_name(token) or _NAMED_CONFIG.match(token):
             named.append(token)
         else:
+            hint = ""
+            if "=" in previous:
+                key = previous.partition("=")[0]
+                hint = (
+                    f". If {token!r} belongs to the value of {key!r}, the shell split it at a "
+                    f"space; quote the whole update: {shlex.quote(f'{previous} {token}')}"
+                )
             raise ConfigUpdateSyntaxError(
                 f"Cannot parse config update {token!r}: expected path=value (e.g. lr=0.01), "
-                "the name of a named config, or a .json/.yaml/.yml/.toml config file"
+                f"the name of a named config, or a .json/.yaml/.yml/.toml config file{hint}"
             )
+        previous = token
     return updates, named

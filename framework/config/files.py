@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError, SerializationError
+from ..errors import ConfigError, ConfigFileNotFoundError, SerializationError
 
 __all__ = ["CONFIG_FILE_SUFFIXES", "MAX_ALIAS_EXPANSION", "dump_toml", "load_config_file", "save_config_file"]
 
@@ -48,7 +48,7 @@ def load_config_file(filename: str | os.PathLike[str]) -> dict[str, Any]:
         with open(name, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
-        raise ConfigError(
+        raise ConfigFileNotFoundError(
             f"Config file {name!r} does not exist (looked in {os.getcwd()!r})."
         ) from None
     except OSError as error:

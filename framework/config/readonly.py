@@ -28,8 +28,9 @@ _SCALARS = (str, int, float, bool, type(None))  # immutable: shared, never copie
 def _refuse(path: str, operation: str) -> NoReturn:
     where = f" {path!r}" if path else ""
     raise ReadOnlyConfigError(
-        "The configuration is read-only in a captured function: "
-        f"cannot {operation} config entry{where}. "
+        # Sacred's sentence first: code and tests written for Sacred match on it.
+        "The configuration is read-only in a captured function! "
+        f"Cannot {operation} config entry{where}. "
         "Copy the value first (e.g. dict(value) or list(value)) to change a local version, "
         "or change the config with 'with KEY=VALUE' or a config scope."
     )

@@ -38,6 +38,7 @@ from .dicts import (
     set_by_path,
     validate_keys,
 )
+from .nesting import scope_fallback, scope_logger
 from .snapshot import copy_value
 from .summary import ConfigSummary
 
@@ -205,6 +206,41 @@ def _owner(path: str, paths: Mapping[str, Ingredient]) -> tuple[Ingredient, str]
     return paths[best], path[len(best) + 1 :] if best else path
 
 
+# The ``_log`` of the extra evaluation in _base_values (a logger outside the logging
+# tree, disabled): the scopes' messages are shown once, when the config is resolved.
+_SILENT = logging.Logger("gnomon.config.silent")
+_SILENT.disabled = True
+
+
+def _base_values(
+    root: Ingredient,
+    order: Sequence[Ingredient],
+    owner: Ingredient,
+    fixed: dict[str, Any],
+) -> dict[str, Any]:
+    """The config scopes' values up to ``owner``, for a named config that reads them.
+
+    Sacred lets a named config's parameters name only updates and earlier named
+    configs; a named config such as ``def double(lr): lr = lr * 2`` is more useful when
+    it can read the base config too, so the scopes are evaluated once more here (with
+    the winners so far fixed) when a parameter is found nowhere else. Their ``_log``
+    is silent this time: what they log is shown once, when the config is resolved.
+    """
+    paths = {id(i): config_path(i, root) for i in order}
+    config: dict[str, Any] = {}
+    for ingredient in order:
+        path = config_path(ingredient, root)
+        values: dict[str, Any] = {}
+        own_fixed = _subtree(fixed, path)
+        fallback = scope_fallback(config, ingredient, paths, _SILENT)
+        for scope in ingredient.configurations:
+            merge_owned(values, scope(fixed=own_fixed, preset=values, fallback=fallback))
+        _merge_at(config, path, recursive_update(values, own_fixed))
+        if ingredient is owner:
+            break
+    return config
+
+
 def _evaluate_named(
     root: Ingredient,
     order: Sequence[Ingredient],
@@ -212,12 +248,21 @@ def _evaluate_named(
     updates: dict[str, Any],
     docs: dict[str, str],
     helpers: dict[str, tuple[Ingredient, str, str]],
+    logger: logging.Logger,
 ) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for name in names:
         owner, config = _named_config(root, order, name)
         path = config_path(owner, root)
-        result = config(fixed=_subtree(updates, path), preset=_subtree(merged, path), fallback={})
+        fixed, preset = _subtree(updates, path), _subtree(merged, path)
+        fallback: dict[str, Any] = {"_log": scope_logger(logger, path)}
+        wanted = getattr(config, "arg_names", ())
+        if any(n not in fixed and n not in preset and n not in fallback for n in wanted):
+            base = _base_values(root, order, owner, recursive_update(copy_value(merged), updates))
+            paths = {id(i): config_path(i, root) for i in order}
+            fallback = scope_fallback(base, owner, paths, fallback["_log"])
+            fallback.update(_subtree(base, path))
+        result = config(fixed=fixed, preset=preset, fallback=fallback)
         _merge_at(merged, path, result)
         for key, doc in getattr(result, "docs", {}).items():
             docs.setdefault(join_path(path, key), doc)
@@ -247,20 +292,24 @@ def resolve_config(
     updates = normalize_config(updates, origin="the config updates")
     named_docs: dict[str, str] = {}
     helpers: dict[str, tuple[Ingredient, str, str]] = {}
-    named = _evaluate_named(root, order, named_configs, updates, named_docs, helpers)
+    named = _evaluate_named(root, order, named_configs, updates, named_docs, helpers, logger)
     explicit = recursive_update(named, updates)
 
     summary = ConfigSummary()
     assigned: dict[int, set[str]] = {}
     config: dict[str, Any] = {}
     hook_fixed: dict[str, Any] = {}
+    paths_by_id = {id(i): config_path(i, root) for i in order}
     for ingredient in order:
         path = config_path(ingredient, root)
         fixed = _subtree(recursive_update(copy_value(hook_fixed), explicit), path)
         values: dict[str, Any] = {}
         mine = assigned.setdefault(id(ingredient), set())
+        fallback = scope_fallback(
+            config, ingredient, paths_by_id, scope_logger(logger, config_path(ingredient, root))
+        )
         for scope in ingredient.configurations:
-            result = scope(fixed=fixed, preset=values, fallback=config)
+            result = scope(fixed=fixed, preset=values, fallback=fallback)
             merge_owned(values, result)
             for key, what in getattr(result, "helpers", {}).items():
                 helpers[join_path(path, key)] = (ingredient, key, what)

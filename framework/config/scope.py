@@ -28,6 +28,7 @@ import ast
 import contextlib
 import copy
 import inspect
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -97,9 +98,9 @@ class ConfigScope:
     """A function whose local variables define (part of) the config; see the module doc.
 
     Call it with ``fixed`` (values that win), ``preset`` (config so far) and
-    ``fallback`` (read-only values such as sub-ingredient configs) to get a
-    :class:`~.tracer.ScopeResult`. Parameters of the function name preset, fixed or
-    fallback entries it wants to read.
+    ``fallback`` (read-only values such as sub-ingredient configs, and the logger
+    ``_log``) to get a :class:`~.tracer.ScopeResult`. Parameters of the function name
+    preset, fixed or fallback entries it wants to read.
     """
 
     def __init__(self, func: Callable[..., Any]) -> None:
@@ -210,11 +211,13 @@ class ConfigScope:
                 )
                 raise ConfigError(
                     f"Config scope {self.__qualname__!r} takes parameter {name!r}, but no "
-                    "earlier config entry, update or ingredient config has that name "
+                    "config entry, update, ingredient config or '_log' has that name "
                     f"(available: {known}). Define it in an earlier config scope or remove "
                     "the parameter."
                 )
-            kwargs[name] = copy_value(available[name])
+            value = available[name]
+            # A logger (``_log``) is a tool handed to the scope, not config data to copy.
+            kwargs[name] = value if isinstance(value, logging.Logger) else copy_value(value)
         injected = {n: v for n, v in self._closure().items() if n in self._free}
         injected.update({n: copy_value(fixed[n]) for n in self._free if n in fixed})
         tracer = Tracer(fixed)
