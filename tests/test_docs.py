@@ -33,6 +33,7 @@ DOC_PAGES = (
     "storage_formats.md",
     "querying.md",
     "dashboard.md",
+    "migrating_from_sacred.md",
 )
 
 
