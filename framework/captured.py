@@ -24,18 +24,22 @@ import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .config.dicts import get_by_path, join_path
-from .config.nesting import ingredient_view
+from .config.nesting import IngredientNode, ingredient_view
 from .config.readonly import make_read_only, plain
 from .errors import MissingConfigError, SignatureError
 from .randomness import SeedStream, create_rnd, derive_seed, new_seed
 
-if TYPE_CHECKING:
-    from .ingredient import Ingredient
+__all__ = ["SPECIAL_ARGS", "CapturedFunction", "Owner", "RunContext", "activate", "current_context"]
 
-__all__ = ["SPECIAL_ARGS", "CapturedFunction", "RunContext", "activate", "current_context"]
+
+class Owner(IngredientNode, Protocol):
+    """The ingredient (or experiment) a captured function belongs to, with the runs now using it."""
+
+    _active_contexts: list[RunContext]
+
 
 SPECIAL_ARGS = frozenset({"_config", "_run", "_log", "_seed", "_rnd"})
 
@@ -58,11 +62,11 @@ class RunContext:
     _streams: dict[tuple[int, str], SeedStream] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def uses(self, ingredient: Ingredient) -> bool:
+    def uses(self, ingredient: Owner) -> bool:
         """Whether ``ingredient`` is part of this run."""
         return id(ingredient) in self.paths
 
-    def config_for(self, ingredient: Ingredient, prefix: str = "") -> Any:
+    def config_for(self, ingredient: Owner, prefix: str = "") -> Any:
         """The config below ``prefix`` of ``ingredient``: read-only, or a private copy.
 
         An ingredient that includes others also sees their configs (see
@@ -89,7 +93,7 @@ class RunContext:
                 self._read_only_config = make_read_only(self.config)
         return get_by_path(self._read_only_config, path, make_read_only({}, path))
 
-    def ingredient_seed(self, ingredient: Ingredient) -> int:
+    def ingredient_seed(self, ingredient: Owner) -> int:
         """The ingredient's own ``seed`` entry, else one derived from the root seed and its path."""
         path = self.paths.get(id(ingredient), ingredient.path)
         root_seed = int(self.config.get("seed", 0))
@@ -100,7 +104,7 @@ class RunContext:
             return own
         return derive_seed(root_seed, "ingredient", path)
 
-    def next_seed(self, ingredient: Ingredient, identity: str) -> int:
+    def next_seed(self, ingredient: Owner, identity: str) -> int:
         """The next seed of the stream of the function ``identity`` of ``ingredient``."""
         key = (id(ingredient), identity)
         with self._lock:
@@ -112,7 +116,7 @@ class RunContext:
         return stream.next()
 
 
-def current_context(ingredient: Ingredient | None = None) -> RunContext | None:
+def current_context(ingredient: Owner | None = None) -> RunContext | None:
     """The context of the run this code runs in (for ``ingredient``, when given)."""
     context = _CURRENT.get()
     if context is not None and (ingredient is None or context.uses(ingredient)):
@@ -125,7 +129,7 @@ def current_context(ingredient: Ingredient | None = None) -> RunContext | None:
 
 
 @contextlib.contextmanager
-def activate(context: RunContext, ingredients: Iterable[Ingredient]) -> Iterator[RunContext]:
+def activate(context: RunContext, ingredients: Iterable[Owner]) -> Iterator[RunContext]:
     """Make ``context`` the current run context here, and the fallback of its ingredients."""
     members = list(ingredients)
     token = _CURRENT.set(context)
@@ -148,7 +152,7 @@ class CapturedFunction:
     __wrapped__: Callable[..., Any]
 
     def __init__(
-        self, func: Callable[..., Any], ingredient: Ingredient, prefix: str | None = None
+        self, func: Callable[..., Any], ingredient: Owner, prefix: str | None = None
     ) -> None:
         if isinstance(func, CapturedFunction):
             func = func.__wrapped__

@@ -10,8 +10,8 @@ added (green), modified (blue) or changed in type (red), and shows docs dimmed;
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .config.dicts import join_path
 from .config.readonly import plain
@@ -20,10 +20,9 @@ from .config.summary import ConfigSummary
 if TYPE_CHECKING:
     import logging
 
-    from .experiment import Experiment
-
 __all__ = [
     "STYLES",
+    "NamedConfigSource",
     "config_segments",
     "format_config",
     "format_dependencies",
@@ -32,6 +31,13 @@ __all__ = [
     "render_config",
     "show_config",
 ]
+
+
+class NamedConfigSource(Protocol):
+    """What the built-in commands need of an experiment: its named configs, its ingredients' included."""
+
+    def gather_named_configs(self) -> Iterable[tuple[str, Any]]: ...
+
 
 STYLES = {"added": "green", "modified": "blue", "typechanged": "red", "doc": "dim"}
 LEGEND = ("modified", "added", "typechanged", "doc")
@@ -145,7 +151,7 @@ def format_named_configs(named_configs: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_builtin_commands(experiment: Experiment) -> dict[str, Callable[..., Any]]:
+def make_builtin_commands(experiment: NamedConfigSource) -> dict[str, Callable[..., Any]]:
     """The built-in commands of ``experiment``, by name (registered unobserved)."""
 
     def print_config(_run: Any) -> None:

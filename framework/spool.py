@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -36,7 +36,6 @@ from gnomon.events import Event, event_to_dict
 if TYPE_CHECKING:
     import sqlite3
 
-# ``sync`` and ``SyncReport`` are importable from here too (see __getattr__ below)
 __all__ = ["BadEntry", "Spool", "SpooledDelivery", "default_spool_dir"]
 
 log = logging.getLogger("gnomon.spool")
@@ -374,11 +373,3 @@ class Spool:
         with self.connect() as db:
             db.execute("DELETE FROM runs WHERE run_uid = ?", (run_uid,))
 
-
-def __getattr__(name: str) -> Any:
-    """``sync`` and ``SyncReport`` moved to :mod:`gnomon.sync`; they stay importable from here."""
-    if name in ("sync", "SyncReport"):
-        import gnomon.sync
-
-        return getattr(gnomon.sync, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -30,7 +30,7 @@ import orjson  # noqa: E402
 from gnomon.events import CompletedEvent, OutputEvent  # noqa: E402
 from gnomon.observers import MongoObserver  # noqa: E402
 from gnomon.observers.mongo.reader import MongoReader  # noqa: E402
-from gnomon.spool import sync  # noqa: E402
+from gnomon.sync import sync  # noqa: E402
 
 LINE_CHARS = 100
 

@@ -37,7 +37,8 @@ from gnomon.observers.sql import SqlObserver, SqlReader
 from gnomon.observers.sql.url import engine_url
 from gnomon.run import Run
 from gnomon.settings import SETTINGS
-from gnomon.spool import Spool, SyncReport, sync
+from gnomon.spool import Spool
+from gnomon.sync import SyncReport, sync
 
 
 class Outage(Protocol):

@@ -21,21 +21,32 @@ built (Sacred hands scopes its scaffold logger under that name).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from .dicts import get_by_path
 from .snapshot import copy_value
 
-if TYPE_CHECKING:
-    from ..ingredient import Ingredient
-
-__all__ = ["ingredient_view", "scope_fallback", "scope_logger", "sub_ingredients"]
+__all__ = ["IngredientNode", "ingredient_view", "scope_fallback", "scope_logger", "sub_ingredients"]
 
 
-def sub_ingredients(ingredient: Ingredient) -> list[Ingredient]:
+class IngredientNode(Protocol):
+    """What config nesting needs of an ingredient (or experiment): its path and what it includes.
+
+    A protocol, so that the config and captured-function layers below
+    :mod:`gnomon.ingredient` never import it.
+    """
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def ingredients(self) -> Sequence[IngredientNode]: ...
+
+
+def sub_ingredients(ingredient: IngredientNode) -> list[IngredientNode]:
     """Every ingredient ``ingredient`` includes, directly or further down, once each."""
-    found: dict[int, Ingredient] = {}
+    found: dict[int, IngredientNode] = {}
     stack = list(ingredient.ingredients)
     while stack:
         current = stack.pop(0)
@@ -47,7 +58,7 @@ def sub_ingredients(ingredient: Ingredient) -> list[Ingredient]:
 
 
 def ingredient_view(
-    config: Mapping[str, Any], ingredient: Ingredient, paths: Mapping[int, str]
+    config: Mapping[str, Any], ingredient: IngredientNode, paths: Mapping[int, str]
 ) -> dict[str, Any]:
     """A copy of ``ingredient``'s config with its sub-ingredients' configs placed in it.
 
@@ -84,7 +95,7 @@ def scope_logger(logger: logging.Logger, path: str) -> logging.Logger:
 
 def scope_fallback(
     config: Mapping[str, Any],
-    ingredient: Ingredient,
+    ingredient: IngredientNode,
     paths: Mapping[int, str],
     log: logging.Logger,
 ) -> dict[str, Any]:
