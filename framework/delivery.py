@@ -24,11 +24,25 @@ from gnomon.events import Event
 if TYPE_CHECKING:
     from gnomon.dispatch import Dispatcher
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "typed_run_id"]
 
 log = logging.getLogger("gnomon.dispatch")
 
 _MAX_BACKOFF = 5.0
+_delivering = threading.local()  # the run's id as typed by the store that gave it, per worker thread
+
+
+def typed_run_id(run_id: str | None) -> Any:
+    """``run_id`` as the store that gave it typed it (MongoObserver: an int), for Sacred's ``_id``.
+
+    Events carry ids as strings; Sacred passed ``started_event`` the id with the
+    type its first observer returned. Meaningful while a start event is delivered
+    on a worker thread; anywhere else ``run_id`` comes back as it is.
+    """
+    typed = getattr(_delivering, "run_id", None)
+    if typed is not None and run_id is not None and str(typed) == run_id:
+        return typed
+    return run_id
 
 
 def _url_of(observer: Any) -> str | None:
@@ -226,6 +240,7 @@ class Delivery:
                 if event.kind in ("started", "queued"):
                     if event.run_id is None and self.dispatcher.run_id is not None:
                         sent = dataclasses.replace(event, run_id=self.dispatcher.run_id, id_suggested=True)
+                    _delivering.run_id = self.dispatcher.run_id_value
                 elif self.own_id is not None and event.run_id != self.own_id:
                     sent = dataclasses.replace(event, run_id=self.own_id)
                 with self.condition:
@@ -234,6 +249,7 @@ class Delivery:
                     self.busy_since = time.monotonic()
                 result = self.observer.handle(sent)
             except Exception as error:  # noqa: BLE001 - observers must never break the run
+                _delivering.run_id = None
                 self.busy_since = None
                 attempt += 1
                 self.failures += 1
@@ -262,6 +278,7 @@ class Delivery:
                     if self.give_up:
                         return False
                 continue
+            _delivering.run_id = None
             with self.condition:
                 self.busy_since = None
                 self.failing = False

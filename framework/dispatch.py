@@ -46,6 +46,17 @@ _GRACE = 1.0  # seconds an observer asked while the run has no id gets, even pas
 _END_TIMEOUT = 5.0  # seconds to record the run's end directly when the spool lost it
 
 
+def _typed(observer: Any, result: Any) -> Any:
+    """A start's result as the observer's Sacred method returns it (MongoObserver: an int id)."""
+    sacred_id = getattr(observer, "sacred_id", None)
+    if isinstance(result, str) and sacred_id is not None:
+        try:
+            return sacred_id(result)
+        except Exception:  # noqa: BLE001 - the string id is as good
+            return result
+    return result
+
+
 class Dispatcher:
     """Delivers one run's events to its observers."""
 
@@ -62,6 +73,8 @@ class Dispatcher:
     ) -> None:
         self.run_uid = run_uid
         self.run_id: str | None = None
+        self.run_id_value: Any = None  # run_id as the store that gave it typed it (Mongo: int)
+        self._id_typed = False
         self.spool = spool or Spool()
         self.start_timeout = start_timeout
         self.connect_timeout = connect_timeout
@@ -101,10 +114,13 @@ class Dispatcher:
         """
         if result is None:
             return
+        typed = _typed(worker.observer, result)
         with self._id_lock:
             if self.run_id is not None:
+                if not self._id_typed and str(result) == self.run_id:  # a given id, as the store keeps it
+                    self.run_id_value, self._id_typed = typed, True
                 return
-            self.run_id = str(result)
+            self.run_id, self.run_id_value, self._id_typed = str(result), typed, True
             late = self._started
         if late:
             log.info(
@@ -127,7 +143,7 @@ class Dispatcher:
         """
         self.wait_reached()
         with self._id_lock:
-            self.run_id = event.run_id
+            self.run_id = self.run_id_value = event.run_id
         for worker in self.workers:
             with self._id_lock:
                 run_id = self.run_id
@@ -315,9 +331,12 @@ class Dispatcher:
         """Call the observer's flush(), but never wait for it past the drain time."""
         failure: list[BaseException] = []
 
+        # A subclass that overrides Sacred's join() has it called at the end, as in Sacred.
+        end = worker.observer.join if getattr(worker.observer, "sacred_join", False) else worker.observer.flush
+
         def flush() -> None:
             try:
-                worker.observer.flush()
+                end()
             except Exception as error:  # noqa: BLE001
                 failure.append(error)
 

@@ -176,21 +176,31 @@ class Run:
 
     # -- what user code calls --------------------------------------------------------------
     @property
-    def _id(self) -> str | None:
+    def _id(self) -> Any:
         """The run's id: given (``--id``), else the first a store gave, as soon as it gave it.
 
-        A store that records the start after the run went on without waiting for
-        it (a busy database) still gives the run its id; from then on ``_run._id``
-        and the run's events carry it.
+        It has the type the store gave it, as in Sacred: an ``int`` from MongoObserver
+        (so ``runs.find_one({"_id": _run._id})`` finds the run), a string from file
+        storage and SQL. A store that records the start after the run went on
+        without waiting for it (a busy database) still gives the run its id; from
+        then on ``_run._id`` and the run's events carry it.
         """
         dispatcher = self._dispatcher
         if dispatcher is not None and dispatcher.run_id is not None:
-            return str(dispatcher.run_id)
+            return dispatcher.run_id_value
         return self._given_id
 
     @_id.setter
-    def _id(self, value: str | None) -> None:
+    def _id(self, value: Any) -> None:
         self._given_id = value
+
+    @property
+    def _event_id(self) -> str | None:
+        """The run's id as events carry it: always a string."""
+        dispatcher = self._dispatcher
+        if dispatcher is not None and dispatcher.run_id is not None:
+            return str(dispatcher.run_id)
+        return None if self._given_id is None else str(self._given_id)
 
     @property
     def captured_out(self) -> str:
@@ -326,7 +336,7 @@ class Run:
     def _queue(self) -> None:
         self.status = "QUEUED"
         event = QueuedEvent(
-            run_id=self._id, seq=next(self._seq), time=utcnow(), run_uid=self.run_uid, **self._start_payload()
+            run_id=self._event_id, seq=next(self._seq), time=utcnow(), run_uid=self.run_uid, **self._start_payload()
         )
         self._id = self._dispatcher.start(event)
         self.run_logger.info("Queued-up run with ID %s", self._id)
@@ -352,7 +362,7 @@ class Run:
             self.start_time = utcnow()
             self.status = "RUNNING"
             event = StartedEvent(
-                run_id=self._id, seq=next(self._seq), time=self.start_time, run_uid=self.run_uid, **payload
+                run_id=self._event_id, seq=next(self._seq), time=self.start_time, run_uid=self.run_uid, **payload
             )
             self._id = self._dispatcher.start(event)
             if self._id is not None:
@@ -520,7 +530,7 @@ class Run:
             raise RuntimeError(
                 "This run has not started; files can be recorded only while it runs."
             )
-        self._dispatcher.emit(kind(run_id=self._id, seq=next(self._seq), time=at or utcnow(), **fields))
+        self._dispatcher.emit(kind(run_id=self._event_id, seq=next(self._seq), time=at or utcnow(), **fields))
 
     def _staging_dir(self) -> str:
         if self._dispatcher is None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from gnomon.events import (
@@ -36,6 +36,7 @@ from gnomon.events import (
     StartedEvent,
     thaw,
 )
+from gnomon.observers.sacred_calls import event_kwargs, metrics_by_name, naive_utc, start_kwargs
 
 log = logging.getLogger("gnomon.observers")
 
@@ -144,9 +145,18 @@ class RunObserver:
         """Block until everything received is stored."""
 
 
-def _naive_utc(time: datetime) -> datetime:
-    """Sacred passed naive UTC datetimes; its observers expect them."""
-    return time.replace(tzinfo=None)
+_SACRED_NAMES = (
+    "queued_event",
+    "started_event",
+    "heartbeat_event",
+    "completed_event",
+    "interrupted_event",
+    "failed_event",
+    "resource_event",
+    "artifact_event",
+    "log_metrics",
+    "join",
+)
 
 
 class SacredObserverAdapter(Observer):
@@ -156,6 +166,11 @@ class SacredObserverAdapter(Observer):
     ``heartbeat_event`` receives them complete every time; metric batches since the
     last heartbeat are passed to ``log_metrics`` right before it, as Sacred did.
     Payloads are private copies: the wrapped observer may mutate them freely.
+
+    An observer may have only some of Sacred's methods ("any class with Sacred's
+    method names"): it gets the calls it has a method for, and the others are
+    skipped, as gnomon skips event kinds a native observer has no method for.
+    Which methods it has is looked up at each call, as Sacred did.
     """
 
     def __init__(self, observer: Any) -> None:
@@ -164,7 +179,7 @@ class SacredObserverAdapter(Observer):
         self._output: list[str] = []
         self._output_length = 0
         self._info: dict[str, Any] = {}
-        self._metrics: dict[str, dict[str, list[Any]]] = {}
+        self._metrics: dict[str, dict[str, Any]] = {}
 
     @property
     def name(self) -> str:
@@ -173,34 +188,31 @@ class SacredObserverAdapter(Observer):
     def to_url(self) -> str | None:
         return getattr(self.observer, "url", None)
 
+    def _method(self, name: str) -> Any:
+        method = getattr(self.observer, name, None)
+        return method if callable(method) else None
+
     def _reset(self) -> None:
         self._output, self._output_length, self._info, self._metrics = [], 0, {}, {}
 
-    def on_queued(self, event: QueuedEvent) -> Any:
+    def _start(self, event: QueuedEvent | StartedEvent) -> Any:
+        from gnomon.delivery import typed_run_id
+
         self._reset()
-        return self.observer.queued_event(
-            ex_info=thaw(event.experiment),
-            command=event.command,
-            host_info=thaw(event.host),
-            queue_time=_naive_utc(event.time),
-            config=thaw(event.config),
-            meta_info=thaw(event.meta),
-            _id=event.run_id,
-        )
+        method = self._method("queued_event" if event.kind == "queued" else "started_event")
+        if method is None:
+            return None
+        return method(**start_kwargs(event, typed_run_id(event.run_id)))
+
+    def on_queued(self, event: QueuedEvent) -> Any:
+        return self._start(event)
 
     def on_started(self, event: StartedEvent) -> Any:
-        self._reset()
-        return self.observer.started_event(
-            ex_info=thaw(event.experiment),
-            command=event.command,
-            host_info=thaw(event.host),
-            start_time=_naive_utc(event.time),
-            config=thaw(event.config),
-            meta_info=thaw(event.meta),
-            _id=event.run_id,
-        )
+        return self._start(event)
 
     def on_output(self, event: OutputEvent) -> None:
+        if self._method("heartbeat_event") is None:
+            return  # only heartbeat_event receives the output
         # A replayed event (same offset) must not duplicate text.
         if event.offset < self._output_length:
             return
@@ -216,13 +228,13 @@ class SacredObserverAdapter(Observer):
         self._output_length = event.offset + len(event.text)
 
     def on_metrics(self, event: MetricsEvent) -> None:
-        for name, series in event.series.items():
-            entry = self._metrics.setdefault(name, {"name": name, "steps": [], "values": [], "timestamps": []})
-            entry["steps"].extend(series.steps)
-            entry["values"].extend(series.values)
-            entry["timestamps"].extend(
-                datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None) for t in series.timestamps
-            )
+        if self._method("log_metrics") is None:
+            return
+        for name, entry in metrics_by_name(event.series).items():
+            kept = self._metrics.setdefault(name, {"name": name, "steps": [], "values": [], "timestamps": []})
+            kept["steps"].extend(entry["steps"])
+            kept["values"].extend(entry["values"])
+            kept["timestamps"].extend(entry["timestamps"])
 
     def _captured_out(self) -> str:
         text = "".join(self._output)
@@ -232,39 +244,42 @@ class SacredObserverAdapter(Observer):
     def on_heartbeat(self, event: HeartbeatEvent) -> None:
         if event.info is not None:
             self._info = thaw(event.info)
-        if self._metrics:
+        log_metrics = self._method("log_metrics")
+        if self._metrics and log_metrics is not None:
             # Cleared only once taken: a retried heartbeat sends them again if this raised.
-            self.observer.log_metrics(metrics_by_name=self._metrics, info=self._info)
+            log_metrics(metrics_by_name=self._metrics, info=self._info)
             self._metrics = {}
-        self.observer.heartbeat_event(
-            info=self._info,
-            captured_out=self._captured_out(),
-            beat_time=_naive_utc(event.time),
-            result=thaw(event.result),
-        )
+        heartbeat = self._method("heartbeat_event")
+        if heartbeat is not None:
+            heartbeat(
+                info=self._info,
+                captured_out=self._captured_out(),
+                beat_time=naive_utc(event.time),
+                result=thaw(event.result),
+            )
+
+    def _call(self, name: str, event: Event) -> None:
+        method = self._method(name)
+        if method is not None:
+            method(**event_kwargs(event))
 
     def on_resource(self, event: ResourceEvent) -> None:
-        self.observer.resource_event(filename=event.filename)
+        self._call("resource_event", event)
 
     def on_artifact(self, event: ArtifactEvent) -> None:
-        self.observer.artifact_event(
-            name=event.name,
-            filename=event.filename,
-            metadata=thaw(event.metadata),
-            content_type=event.content_type,
-        )
+        self._call("artifact_event", event)
 
     def on_completed(self, event: CompletedEvent) -> None:
-        self.observer.completed_event(stop_time=_naive_utc(event.time), result=thaw(event.result))
+        self._call("completed_event", event)
 
     def on_failed(self, event: FailedEvent) -> None:
-        self.observer.failed_event(fail_time=_naive_utc(event.time), fail_trace=list(event.fail_trace))
+        self._call("failed_event", event)
 
     def on_interrupted(self, event: InterruptedEvent) -> None:
-        self.observer.interrupted_event(interrupt_time=_naive_utc(event.time), status=event.status)
+        self._call("interrupted_event", event)
 
     def flush(self) -> None:
-        join = getattr(self.observer, "join", None)
+        join = self._method("join")
         if join is not None:
             join()
 
@@ -273,7 +288,7 @@ def as_observer(observer: Any) -> Observer:
     """Wrap anything with Sacred's method names in an adapter; pass native observers through."""
     if isinstance(observer, Observer):
         return observer
-    if hasattr(observer, "started_event"):
+    if any(callable(getattr(observer, name, None)) for name in _SACRED_NAMES):
         return SacredObserverAdapter(observer)
     raise TypeError(
         f"{observer!r} is not an observer: subclass gnomon.observers.Observer "

@@ -11,7 +11,8 @@ import pytest
 from gnomon.observers.base import Observer
 from gnomon.run import Run
 from gnomon.settings import SETTINGS
-from gnomon.spool import Spool, sync
+from gnomon.spool import Spool
+from gnomon.sync import sync
 from gnomon.testing import RecordingObserver
 
 
@@ -237,7 +238,7 @@ def test_sacred_style_observer_gets_full_output_each_beat(kind) -> None:
     run = run_with([sacred, spy])
     run.capture_mode = kind
     run()
-    assert run._id == "11"
+    assert run._id == 11  # the id as the observer returned it, as in Sacred
     assert sacred.started[0] == "main" and sacred.started[1] == {"seed": 1, "mutated": True}
     assert "mutated" not in spy.of_kind("started")[0].config
     if kind == "sys":

@@ -71,7 +71,7 @@ def test_started_and_completed_run_has_sacreds_schema(mongo_server, db, db_name)
     assert str(metric["_id"]) == entry["id"] and metric["run_id"] == 1 and metric["name"] == "loss"
     assert metric["steps"] == [0, 1] and metric["values"][0] == 0.5 and math.isnan(metric["values"][1])
     assert all(isinstance(t, datetime) for t in metric["timestamps"])
-    assert run._id == "1"
+    assert run._id == 1  # the int _id it is stored under
 
 
 def test_failed_and_interrupted_runs(mongo_server, db, db_name) -> None:
@@ -121,7 +121,7 @@ def test_id_taken_by_another_writer_is_skipped(mongo_server, db, db_name) -> Non
     db.runs.insert_one({"_id": 2, "status": "COMPLETED"})  # e.g. Sacred's own observer
     second = make_run([observer], lambda: None)
     second()
-    assert (first._id, second._id) == ("1", "3")
+    assert (first._id, second._id) == (1, 3)
 
 
 def test_sources_and_resources_are_stored_once_per_content(mongo_server, db, db_name, tmp_path) -> None:

@@ -70,7 +70,7 @@ def test_every_store_records_the_run_when_their_numbers_disagree(
 
     folder, mongo_url = tmp_path / "runs", mongo_server.url(db_name)
     first = experiment(FileStorageObserver(folder), MongoObserver(mongo_url)).run()
-    assert first._id == "1"
+    assert first._id == 1  # MongoObserver (priority 30) gave it: an int, as in Sacred
     recorder = RecordingObserver()
     database = f"sqlite:///{tmp_path / 'new.db'}"
     started = time.monotonic()

@@ -39,6 +39,7 @@ __all__ = [
     "CLIOption",
     "apply_options",
     "cli_option",
+    "custom_options",
     "mongo_option_to_url",
     "normalize_options",
     "observers_from_options",
@@ -298,9 +299,21 @@ def _canonical(key: str) -> str:
     return key.lstrip("-").replace("_", "-")
 
 
+def custom_options(experiment: Any) -> list[CLIOption]:
+    """The experiment's own flags, in the order ``--help`` lists them.
+
+    Those in ``additional_cli_options`` (``@cli_option`` functions or Sacred's
+    ``CommandLineOption`` subclasses), then the ``CommandLineOption`` subclasses
+    defined in the experiment's own file (see :mod:`gnomon.commandline_options`).
+    """
+    from gnomon.commandline_options import option_of, options_defined_with
+
+    listed = [option_of(o) for o in getattr(experiment, "additional_cli_options", None) or ()]
+    return [*listed, *(o for o in options_defined_with(experiment) if o not in listed)]
+
+
 def _all_options(experiment: Any) -> list[CLIOption]:
-    custom = list(getattr(experiment, "additional_cli_options", None) or ())
-    return [*BUILTIN_OPTIONS, *custom]
+    return [*BUILTIN_OPTIONS, *custom_options(experiment)]
 
 
 def normalize_options(options: Mapping[str, Any] | None, experiment: Any = None) -> dict[str, Any]:
@@ -401,7 +414,7 @@ def apply_options(run: Run, options: Mapping[str, Any], experiment: Any = None) 
         run.observers = []
     else:
         run.observers = [*run.observers, *observers_from_options(options)]
-    for option in getattr(experiment, "additional_cli_options", None) or ():
+    for option in custom_options(experiment):
         value = options.get(option.options_key)
         if value is not None and value is not False and value != []:
             option.apply(value, run)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from gnomon.cli.options import BUILTIN_OPTIONS, CLIOption, normalize_options
+from gnomon.cli.options import BUILTIN_OPTIONS, CLIOption, custom_options, normalize_options
 from gnomon.cli.updates import is_config_file_name, parse_updates
 from gnomon.cli.usage import command_help, format_help, format_usage
 from gnomon.tracebacks import filtered_traceback
@@ -111,7 +111,7 @@ class ExperimentCommand(click.Command):
     def __init__(self, experiment: Any, prog: str) -> None:
         self.experiment = experiment
         self.prog = prog
-        custom = list(getattr(experiment, "additional_cli_options", None) or ())
+        custom = custom_options(experiment)
         _check_custom_options(custom)
         self.flag_options = [*BUILTIN_OPTIONS, *custom]
         params: list[click.Parameter] = [

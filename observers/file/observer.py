@@ -54,7 +54,7 @@ from gnomon.events import (
     StartedEvent,
     thaw,
 )
-from gnomon.observers.base import Observer
+from gnomon.observers.sacred_methods import SacredMethods
 from gnomon.observers.file.layout import (
     allocate_run_dir,
     append_exactly,
@@ -113,7 +113,7 @@ def _same_run(existing: dict[str, Any], event: StartedEvent | QueuedEvent) -> bo
     return bool(existing.get("start_time") == iso(event.time))
 
 
-class FileStorageObserver(Observer):
+class FileStorageObserver(SacredMethods):
     """Stores runs as folders of JSON and text files (Sacred's layout; ``-F DIR``, ``file://``).
 
     ``basedir`` holds one folder per run, named by its id; ``resource_dir`` and
@@ -189,6 +189,15 @@ class FileStorageObserver(Observer):
 
     def __repr__(self) -> str:
         return f"FileStorageObserver({self.basedir!r})"
+
+    def __eq__(self, other: object) -> bool:
+        """Observers of the same folder are equal, as Sacred's are."""
+        if isinstance(other, FileStorageObserver):
+            return self.basedir == other.basedir
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("file", self.basedir))
 
     # ------------------------------------------------------------ run folders
     def _claim(self, path: Path) -> bool:

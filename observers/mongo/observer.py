@@ -49,7 +49,7 @@ from gnomon.events import (
     thaw,
     utcnow,
 )
-from gnomon.observers.base import Observer
+from gnomon.observers.sacred_methods import SacredMethods
 from gnomon.observers.cleanup import close_when_collected
 from gnomon.observers.mongo.documents import (
     CAPTURED_OUT_HEAD,
@@ -107,7 +107,7 @@ def _encoded(value: Any) -> bytes:
     return bson.encode({"v": value})
 
 
-class MongoObserver(Observer):
+class MongoObserver(SacredMethods):
     """Stores runs in MongoDB in Sacred's schema (``-m DB``, ``mongodb://`` URLs).
 
     ``url`` is a connection string (``mongodb://user@host:27017/db?...``,
@@ -205,6 +205,26 @@ class MongoObserver(Observer):
 
     def __repr__(self) -> str:
         return f"MongoObserver({redact(self._client_url)!r}, db_name={self.db_name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        """Observers of the same runs collection (server URL, database, collection) are equal, as Sacred's are."""
+        if isinstance(other, MongoObserver):
+            return self._same_runs_key() == other._same_runs_key()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._same_runs_key())
+
+    def _same_runs_key(self) -> tuple[str, ...]:
+        """Servers and options of the URL (not its database part), database and runs collection."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self._client_url)
+        return (parts.scheme, parts.netloc.lower(), parts.query, self.db_name, self.runs_name)
+
+    def sacred_id(self, run_id: Any) -> Any:
+        """The ``_id`` the run is stored under: an int for numeric ids, as Sacred's MongoObserver returned."""
+        return _doc_id(run_id)
 
     # ------------------------------------------------------------ connection
     def _mongo_client(self) -> Any:

@@ -37,7 +37,7 @@ from gnomon.events import (
     StartedEvent,
     thaw,
 )
-from gnomon.observers.base import Observer
+from gnomon.observers.sacred_methods import SacredMethods
 from gnomon.observers.cleanup import close_when_collected
 from gnomon.observers.reachability import reach
 from gnomon.observers.sql.blobs import blob_exists, store_file
@@ -70,7 +70,7 @@ class _RunState:
     metric_ids: dict[str, int] = field(default_factory=dict)
 
 
-class SqlObserver(Observer):
+class SqlObserver(SacredMethods):
     """Stores runs in a database named by a SQLAlchemy URL (``-s URL``, ``sqlite:///runs.db``).
 
     ``engine`` may be given instead of (or with) ``url`` to reuse an engine. The
@@ -114,6 +114,15 @@ class SqlObserver(Observer):
 
     def __repr__(self) -> str:
         return f"SqlObserver({self.url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        """Observers of the same database URL are equal, as Sacred's are."""
+        if isinstance(other, SqlObserver):
+            return bool(self._engine_url == other._engine_url)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("sql", str(self._engine_url)))
 
     # ------------------------------------------------------------ database
     def _open(self) -> sa.Engine:
