@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gnomon.observers.base import Observer, RunObserver, SacredObserverAdapter, as_observer, td_format
+from gnomon.sacred_gaps import MISSING_OBSERVERS, missing_observer_message
 
 __all__ = [
     "FileStorageObserver",
@@ -32,6 +33,8 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name in MISSING_OBSERVERS:
+        raise ImportError(missing_observer_message(name), name=f"gnomon.observers.{name}")
     if name not in _LAZY:
         raise AttributeError(f"module 'gnomon.observers' has no attribute {name!r}")
     module_name, extra = _LAZY[name]

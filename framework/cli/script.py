@@ -26,6 +26,7 @@ import click
 from gnomon.cli.options import BUILTIN_OPTIONS, CLIOption, custom_options, normalize_options
 from gnomon.cli.updates import is_config_file_name, parse_updates
 from gnomon.cli.usage import command_help, format_help, format_usage
+from gnomon.sacred_gaps import MISSING_FLAGS, missing_flag_message
 from gnomon.tracebacks import filtered_traceback
 from gnomon.errors import (
     CommandNotFoundError,
@@ -171,6 +172,12 @@ class ExperimentCommand(click.Command):
         except click.Abort:
             click.echo("Aborted!", err=True)
             raise SystemExit(1) from None
+        except click.NoSuchOption as error:
+            if self.debug:
+                raise
+            if error.option_name in MISSING_FLAGS:  # Sacred's flag for an observer gnomon does not have
+                self._fail(missing_flag_message(error.option_name), usage=False, code=2)
+            self._fail(error.format_message(), usage=True, code=2)
         except click.ClickException as error:
             if self.debug:
                 raise
