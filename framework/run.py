@@ -11,16 +11,11 @@ the observer queues drain (or spool). So output printed just before an exception
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
-import mimetypes
 import os
 import shutil
-import signal
-import sys
 import threading
-import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
@@ -28,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from gnomon import serialize
-from gnomon.errors import GnomonInterrupt
+from gnomon.artifacts import artifact_fields, resource_fields
 from gnomon.events import (
     ArtifactEvent,
     CompletedEvent,
@@ -41,61 +36,16 @@ from gnomon.events import (
     QueuedEvent,
     ResourceEvent,
     StartedEvent,
-    artifact_name_problem,
     freeze,
     utcnow,
 )
+from gnomon.heartbeat import Heartbeat
 from gnomon.metrics import MetricsBuffer
+from gnomon.serialize import encode_lenient as _lenient
+from gnomon.signals import Terminated, install_signal_handlers
 from gnomon.tracebacks import filtered_traceback
 
 __all__ = ["Run", "Terminated"]
-
-
-# Between heartbeats, metric points are shipped early once this many wait (checked
-# this often, in seconds), so a fast logging loop never holds more than a bounded
-# number of points in memory however long the beat interval.
-METRICS_EARLY_BATCH = 200_000
-METRICS_POLL_INTERVAL = 0.05
-# New output and metric points are shipped this often (seconds) whatever the beat
-# interval, so a process killed outright (SIGKILL, OOM killer, power loss) has
-# everything up to about a second before its end in every store. Heartbeats (beat
-# time, info, result) keep their own interval.
-SHIP_INTERVAL = 0.5
-# Output is shipped early once this many characters wait, so a run that prints fast
-# holds a few megabytes of it at most, not half a second's worth.
-OUTPUT_EARLY_CHARS = 1_000_000
-
-
-class Terminated(GnomonInterrupt):
-    """Raised in the main thread when the process receives SIGTERM during a run."""
-
-    STATUS = "INTERRUPTED"
-
-
-def _lenient(value: Any, where: str, warned: set[str] | None = None) -> Any:
-    """Encode info/results; what cannot be stored becomes readable text rather than failing the run.
-
-    An object of a type JSON cannot hold, or a part nested deeper than
-    :data:`gnomon.serialize.MAX_DEPTH`, is kept as its ``repr`` (the ``repr`` tag).
-    With ``warned`` (the run's set), that is said once per run and ``where``.
-    """
-    kept_as_text: list[str] = []
-
-    def stand_in(part: Any) -> Any:
-        kept_as_text.append(type(part).__qualname__)
-        return serialize.describe(part)
-
-    encoded = serialize.encode(value, where=where, fallback=stand_in)
-    if kept_as_text and warned is not None and where not in warned:
-        warned.add(where)
-        logging.getLogger("gnomon.run").warning(
-            "The run's %s holds %d value(s) that cannot be stored as they are (of a type JSON cannot "
-            "hold, or nested deeper than %d levels): they are stored as text, their repr().",
-            where,
-            len(kept_as_text),
-            serialize.MAX_DEPTH,
-        )
-    return encoded
 
 
 def _default_logger() -> logging.Logger:
@@ -167,8 +117,7 @@ class Run:
         self._last_info: bytes | None = None
         self._capture: Any = None
         self._folder: Any = None
-        self._stop_beats = threading.Event()
-        self._beat_thread: threading.Thread | None = None
+        self._heartbeat: Heartbeat | None = None
         self._started = False
         self._finishing = False
         self._staged = 0
@@ -216,10 +165,7 @@ class Run:
 
     def add_resource(self, filename: str | os.PathLike[str]) -> None:
         """Record that the run read ``filename`` (stored once per content across runs)."""
-        path = os.path.abspath(os.fspath(filename))
-        with open(path, "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
-        self._emit(ResourceEvent, filename=path, digest=digest)
+        self._emit(ResourceEvent, **resource_fields(filename))
 
     def open_resource(self, filename: str | os.PathLike[str], mode: str = "r") -> IO[Any]:
         """Open a file for reading and record it as a resource."""
@@ -233,41 +179,15 @@ class Run:
         metadata: dict[str, Any] | None = None,
         content_type: str | None = None,
     ) -> None:
-        """Store a file the run produced.
+        """Store a file the run produced (copied at once, so the run may change it straight away).
 
-        The file is copied at once into a private snapshot, so the run may overwrite
-        or delete it straight away while observers store it in the background.
         A ``name`` no store can keep as given (empty, absolute, or with a ``.`` or
         ``..`` part) raises ValueError rather than being stored under another name.
         """
-        source = os.path.abspath(os.fspath(filename))
-        name = name or os.path.basename(source)
-        problem = artifact_name_problem(name)
-        if problem is not None:
-            raise ValueError(
-                f"Cannot add the artifact {name!r} (from {source}): {problem}. "
-                "Pass name='...' with a plain file name such as 'model.pt' or 'plots/loss.png'."
-            )
-        if content_type is None:
-            content_type = mimetypes.guess_type(name)[0]
         staging = self._staging_dir()
         self._staged += 1
-        snapshot = os.path.join(staging, f"{self._staged:06d}-{os.path.basename(name)}")
-        shutil.copyfile(source, snapshot)
-        with open(snapshot, "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
-        self._emit(
-            ArtifactEvent,
-            name=name,
-            filename=snapshot,
-            source=source,
-            digest=digest,
-            size=os.path.getsize(snapshot),
-            metadata=freeze(_lenient(metadata, "artifact metadata"))
-            if metadata is not None
-            else None,
-            content_type=content_type,
-        )
+        fields = artifact_fields(filename, name, metadata, content_type, staging=staging, number=self._staged)
+        self._emit(ArtifactEvent, **fields)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __call__(self, *args: Any) -> Any:
@@ -353,7 +273,7 @@ class Run:
         self._folder = OutputFolder()
         self._output = Transcript()
         self._capture = start_capture(mode)
-        restore_signals = self._install_signal_handlers()
+        restore_signals = install_signal_handlers(lambda: self._finishing, self.run_logger)
         try:
             self.run_logger.info("Running command '%s'", self.command)
             # The run's own time starts once the observers reached their servers (or
@@ -436,48 +356,28 @@ class Run:
 
     # -- heartbeats ----------------------------------------------------------------------------
     def _start_heartbeat(self) -> None:
-        if self.beat_interval <= 0:
-            return
-        self._beat_thread = threading.Thread(
-            target=self._beat_loop, name="gnomon-heartbeat", daemon=True
-        )
-        self._beat_thread.start()
-
-    def _beat_loop(self) -> None:
-        """Beat every ``beat_interval``; in between, ship output and points every ``SHIP_INTERVAL``.
-
-        Output and points are also shipped early when much waits, so memory stays bounded.
-        """
-        ship_every = min(SHIP_INTERVAL, self.beat_interval)
-        next_beat = time.monotonic() + self.beat_interval
-        next_ship = time.monotonic() + ship_every
-        while not self._stop_beats.wait(
-            min(METRICS_POLL_INTERVAL, max(0.0, min(next_beat, next_ship) - time.monotonic()))
-        ):
-            try:
-                with self._beat_lock:
-                    if self.status != "RUNNING":
-                        return
-                    now = time.monotonic()
-                    if now >= next_beat:
-                        self._collect(self._capture.read(), final=False)
-                        next_beat = time.monotonic() + self.beat_interval
-                        next_ship = time.monotonic() + ship_every
-                    elif now >= next_ship:
-                        self._ship(self._capture.read())
-                        next_ship = time.monotonic() + ship_every
-                    elif self._capture.waiting >= OUTPUT_EARLY_CHARS:
-                        self._ship(self._capture.read())
-                    elif len(self._metrics) >= METRICS_EARLY_BATCH:
-                        self._ship_metrics()
-            except Exception:  # noqa: BLE001 - a recording problem must not kill the run
-                logging.getLogger("gnomon.run").exception("Heartbeat failed")
+        self._heartbeat = Heartbeat(self, self.beat_interval, self._beat_lock)
+        self._heartbeat.start()
 
     def _stop_heartbeat(self) -> None:
-        self._stop_beats.set()
-        thread = self._beat_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=10)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+
+    # What the heartbeat thread calls (under the beat lock); nothing once the run has ended.
+    def _record_beat(self) -> None:
+        if self.status == "RUNNING":
+            self._collect(self._capture.read(), final=False)
+
+    def _record_output(self) -> None:
+        if self.status == "RUNNING":
+            self._ship(self._capture.read())
+
+    def _record_metrics(self) -> None:
+        if self.status == "RUNNING":
+            self._ship_metrics()
+
+    def _unshipped(self) -> tuple[int, int]:
+        return self._capture.waiting, len(self._metrics)
 
     def _collect(self, raw: str, *, final: bool) -> None:
         """Ship new output, metric points and changed info as events (a heartbeat)."""
@@ -544,47 +444,6 @@ class Run:
     def _cleanup_staging(self) -> None:
         if self._staged and not self._dispatcher.any_spilled:
             shutil.rmtree(self._dispatcher.spool.staging_dir(self.run_uid), ignore_errors=True)
-
-    def _install_signal_handlers(self) -> Callable[[], None]:
-        """Make SIGTERM and Ctrl-C end the run INTERRUPTED, and never cut its recording short.
-
-        While the run executes, SIGTERM raises :class:`Terminated` in the main
-        thread (Ctrl-C raises KeyboardInterrupt as usual). Once the end is being
-        recorded, both wait: the last output, the final event and the queues are
-        flushed (within the drain time), then the signal takes effect. Handlers the
-        user installed are left alone.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        deferred: list[int] = []
-        installed: dict[int, Any] = {}
-
-        def on_signal(signum: int, frame: Any) -> None:
-            if self._finishing:
-                deferred.append(signum)
-                self.run_logger.warning("Recording the end of the run first; the signal takes effect after it.")
-                return
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            raise Terminated("Terminated by SIGTERM")
-
-        for signum, default in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
-            previous = signal.getsignal(signum)
-            if previous in (default, None):
-                installed[signum] = previous
-                signal.signal(signum, on_signal)
-
-        def restore() -> None:
-            for signum, previous in installed.items():
-                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-            if not deferred:
-                return
-            if signal.SIGTERM in deferred and signal.SIGTERM in installed:
-                os.kill(os.getpid(), signal.SIGTERM)  # the default action: end the process
-            elif sys.exc_info()[0] is None:
-                raise KeyboardInterrupt  # the run itself completed; the user still asked to stop
-
-        return restore
 
     def __repr__(self) -> str:
         return f"<Run id={self._id!r} command={self.command!r} status={self.status!r}>"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import logging
 import math
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
@@ -30,6 +31,7 @@ __all__ = [
     "describe",
     "dumps",
     "encode",
+    "encode_lenient",
     "has_only_scalars",
     "loads",
     "normalize_config_value",
@@ -319,6 +321,32 @@ def dumps(
     """Strict JSON bytes of ``encode(value)``."""
     option = (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_SORT_KEYS if sort_keys else 0)
     return orjson.dumps(encode(value, where=where), option=option)
+
+
+def encode_lenient(value: Any, where: str, warned: set[str] | None = None) -> Any:
+    """Encode info, results and metadata; what cannot be stored becomes readable text rather than failing the run.
+
+    An object of a type JSON cannot hold, or a part nested deeper than
+    :data:`MAX_DEPTH`, is kept as its ``repr`` (the ``repr`` tag). With ``warned``
+    (the run's set), that is said once per run and ``where``.
+    """
+    kept_as_text: list[str] = []
+
+    def stand_in(part: Any) -> Any:
+        kept_as_text.append(type(part).__qualname__)
+        return describe(part)
+
+    encoded = encode(value, where=where, fallback=stand_in)
+    if kept_as_text and warned is not None and where not in warned:
+        warned.add(where)
+        logging.getLogger("gnomon.run").warning(
+            "The run's %s holds %d value(s) that cannot be stored as they are (of a type JSON cannot "
+            "hold, or nested deeper than %d levels): they are stored as text, their repr().",
+            where,
+            len(kept_as_text),
+            MAX_DEPTH,
+        )
+    return encoded
 
 
 def loads(text: str | bytes, *, where: str = "value") -> Any:

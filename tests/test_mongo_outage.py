@@ -22,7 +22,8 @@ from gnomon.errors import ObserverError  # noqa: E402
 from gnomon.observers import MongoObserver  # noqa: E402
 from gnomon.run import Run  # noqa: E402
 from gnomon.settings import SETTINGS  # noqa: E402
-from gnomon.spool import Spool, sync  # noqa: E402
+from gnomon.spool import Spool  # noqa: E402
+from gnomon.sync import sync  # noqa: E402
 from gnomon.testing import RecordingObserver  # noqa: E402
 
 FAST = {"serverSelectionTimeoutMS": 300, "connectTimeoutMS": 300}

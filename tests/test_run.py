@@ -320,9 +320,9 @@ def test_block_buffered_stdout_loses_no_line(tmp_path: Path, script_env) -> None
 
 
 def test_many_points_are_shipped_before_the_next_beat(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gnomon.run
+    import gnomon.heartbeat
 
-    monkeypatch.setattr(gnomon.run, "METRICS_EARLY_BATCH", 1000)
+    monkeypatch.setattr(gnomon.heartbeat, "METRICS_EARLY_BATCH", 1000)
     observer = RecordingObserver()
     gate = threading.Event()
 

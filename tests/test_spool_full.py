@@ -24,7 +24,8 @@ from gnomon.events import CompletedEvent, HeartbeatEvent, OutputEvent, StartedEv
 from gnomon.observers import FileStorageObserver
 from gnomon.run import Run
 from gnomon.settings import SETTINGS
-from gnomon.spool import Spool, sync
+from gnomon.spool import Spool
+from gnomon.sync import sync
 
 LOG = "gnomon.dispatch"
 
