@@ -27,11 +27,9 @@ start time, command and host).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from gnomon.errors import ObserverError, ServerUnreachable
 from gnomon.events import (
@@ -47,28 +45,21 @@ from gnomon.events import (
     ResourceEvent,
     StartedEvent,
     thaw,
-    utcnow,
 )
-from gnomon.observers.sacred_methods import SacredMethods
 from gnomon.observers.cleanup import close_when_collected
 from gnomon.observers.mongo.documents import (
-    CAPTURED_OUT_HEAD,
-    CAPTURED_OUT_TAIL,
-    FORMAT,
-    OutputWindow,
     bson_date,
-    bson_size,
-    escape_key,
-    spill_large,
     start_key,
-    to_bson,
 )
 from gnomon.observers.mongo.files import FileStore
 from gnomon.observers.mongo.ids import insert_with_new_id
 from gnomon.observers.mongo.metrics import MetricsWriter
 from gnomon.observers.mongo.output import OutputFile
-from gnomon.observers.mongo.url import build_url, client_seeds, parse_mongo_url, redact, scrub_credentials
+from gnomon.observers.mongo.run_state import RunState, doc_id_of, info_changes, result_update, resume, window_of
+from gnomon.observers.mongo.starts import base_document, existing_run, own_number
+from gnomon.observers.mongo.url import build_url, client_seeds, parse_mongo_url, redact, runs_key, with_uri_options
 from gnomon.observers.reachability import is_refusal, reach, summary
+from gnomon.observers.sacred_methods import SacredMethods
 
 __all__ = ["DEFAULT_MONGO_PRIORITY", "MongoObserver", "QueuedMongoObserver"]
 
@@ -77,34 +68,6 @@ DEFAULT_MONGO_PRIORITY = 30
 DEFAULT_SERVER_SELECTION_TIMEOUT_MS = 10_000
 
 logger = logging.getLogger("gnomon.observers.mongo")
-_Start = TypeVar("_Start", StartedEvent, QueuedEvent)
-
-
-@dataclass
-class _RunState:
-    """What the observer remembers about a run it is writing."""
-
-    run_id: Any
-    output: OutputFile
-    window: OutputWindow
-    metrics: MetricsWriter
-    info: dict[str, Any] = field(default_factory=dict)  # BSON-ready entries as stored
-    result: bytes | None = None
-    pending: dict[str, Any] = field(default_factory=dict)  # $set fields not yet written
-    stopped: bool = False
-
-
-def _doc_id(run_id: Any) -> Any:
-    """gnomon's string run id as the stored ``_id`` (digits are stored as integers)."""
-    if isinstance(run_id, str) and run_id.isdigit():
-        return int(run_id)
-    return run_id
-
-
-def _encoded(value: Any) -> bytes:
-    import bson
-
-    return bson.encode({"v": value})
 
 
 class MongoObserver(SacredMethods):
@@ -153,9 +116,9 @@ class MongoObserver(SacredMethods):
         self._db: Any = None
         self._store: FileStore | None = None
         self._lock = threading.Lock()
-        self._runs: dict[Any, _RunState] = {}
+        self._runs: dict[Any, RunState] = {}
         self.url = build_url(
-            self._with_options(target.client_url), self.db_name, self.collection_prefix, self.priority, self.overwrite
+            with_uri_options(target.client_url, self._client_kwargs), self.db_name, self.collection_prefix, self.priority, self.overwrite
         ) if client is None or seeds else None
         self._client_kwargs.setdefault("serverSelectionTimeoutMS", DEFAULT_SERVER_SELECTION_TIMEOUT_MS)
         if strict:
@@ -183,22 +146,6 @@ class MongoObserver(SacredMethods):
             overwrite=overwrite, priority=priority, failure_dir=failure_dir,
         )
 
-    def _with_options(self, client_url: str) -> str:
-        """Client options that are URI options go into the URL, so ``gnomon sync`` uses them too."""
-        from urllib.parse import urlencode
-
-        from pymongo.common import URI_OPTIONS_VALIDATOR_MAP
-
-        extra = {
-            k: (str(v).lower() if isinstance(v, bool) else v)
-            for k, v in self._client_kwargs.items()
-            if k.lower() in URI_OPTIONS_VALIDATOR_MAP and k.lower() not in ("password", "username")
-            and isinstance(v, str | int | float | bool)
-        }
-        if not extra:
-            return client_url
-        return client_url + ("&" if "?" in client_url else "?") + urlencode(extra)
-
     def to_url(self) -> str | None:
         """The URL without password; ``gnomon sync`` needs it again (``--observer URL`` or env)."""
         return self.url
@@ -209,22 +156,18 @@ class MongoObserver(SacredMethods):
     def __eq__(self, other: object) -> bool:
         """Observers of the same runs collection (server URL, database, collection) are equal, as Sacred's are."""
         if isinstance(other, MongoObserver):
-            return self._same_runs_key() == other._same_runs_key()
+            return self._runs_key() == other._runs_key()
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._same_runs_key())
+        return hash(self._runs_key())
 
-    def _same_runs_key(self) -> tuple[str, ...]:
-        """Servers and options of the URL (not its database part), database and runs collection."""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(self._client_url)
-        return (parts.scheme, parts.netloc.lower(), parts.query, self.db_name, self.runs_name)
+    def _runs_key(self) -> tuple[str, ...]:
+        return runs_key(self._client_url, self.db_name, self.runs_name)
 
     def sacred_id(self, run_id: Any) -> Any:
         """The ``_id`` the run is stored under: an int for numeric ids, as Sacred's MongoObserver returned."""
-        return _doc_id(run_id)
+        return doc_id_of(run_id)
 
     # ------------------------------------------------------------ connection
     def _mongo_client(self) -> Any:
@@ -308,7 +251,7 @@ class MongoObserver(SacredMethods):
 
     def _forget(self, run_id: Any) -> None:
         with self._lock:
-            self._runs.pop(_doc_id(run_id), None)
+            self._runs.pop(doc_id_of(run_id), None)
 
     @property
     def runs(self) -> Any:
@@ -316,65 +259,20 @@ class MongoObserver(SacredMethods):
         return self._database()[self.runs_name]
 
     # ------------------------------------------------------------ start events
-    def _base_document(self, event: StartedEvent | QueuedEvent) -> dict[str, Any]:
-        self._database()
-        assert self._store is not None
-        experiment = thaw(event.experiment)
-        experiment["sources"] = self._store.sources(experiment)
-        config = spill_large(
-            to_bson(event.config), lambda k, v: self._store.value("new", f"config.{k}", v)  # type: ignore[union-attr]
-        )
-        return {
-            "format": FORMAT,
-            "experiment": to_bson(experiment),
-            "command": event.command,
-            "host": to_bson(event.host),
-            "config": config,
-            "meta": to_bson(scrub_credentials(thaw(event.meta))),
-        }
-
-    def _existing(self, event: StartedEvent | QueuedEvent, key: str) -> dict[str, Any] | None:
-        """The document this start event was already stored as, or the queued run it starts."""
-        runs = self.runs
-        if event.run_id is None and self.overwrite is None:
-            return runs.find_one({"gnomon.start_key": key}, {"status": 1, "gnomon": 1})
-        doc_id = _doc_id(event.run_id if event.run_id is not None else self.overwrite)
-        doc = runs.find_one({"_id": doc_id}, {"status": 1, "gnomon": 1})
-        if doc is None or (doc.get("gnomon") or {}).get("start_key") == key:
-            return doc
-        if doc.get("status") == "QUEUED" and event.kind == "started":
-            return doc
-        if self.overwrite is not None:
-            self.runs.delete_one({"_id": doc_id})
-            self._database()[self.metrics_name].delete_many({"run_id": doc_id})
-            return None
-        raise ObserverError(
-            f"{self.db_name}.{self.runs_name} already holds another run with _id {doc_id!r} "
-            f"(status {doc.get('status')!r}); choose another id or remove that run"
-        )
-
-    def _own_number(self, event: _Start, key: str) -> _Start:
-        """The event as this database records it: without another observer's id it cannot take."""
-        if not event.id_suggested or self.overwrite is not None:
-            return event
-        doc = self.runs.find_one({"_id": _doc_id(event.run_id)}, {"gnomon": 1})
-        if doc is None or (doc.get("gnomon") or {}).get("start_key") == key:
-            return event
-        return dataclasses.replace(event, run_id=None, id_suggested=False)  # numbered here
-
     def on_queued(self, event: QueuedEvent) -> str:
         """Store a queued run: Sacred's queued document (status QUEUED)."""
         db = self._database()
         key = start_key(event.time, event.command, event.host)
-        event = self._own_number(event, key)
-        existing = self._existing(event, key)
+        event = own_number(self.runs, event, key, self.overwrite)
+        existing = existing_run(db, self.runs_name, self.metrics_name, event, key, self.overwrite)
         if existing is not None:
             return str(existing["_id"])
-        doc = self._base_document(event)
+        assert self._store is not None
+        doc = base_document(event, self._store)
         doc["meta"].setdefault("queue_time", bson_date(event.time))
         doc.update(status="QUEUED", gnomon={"start_key": key})
         if event.run_id is not None or self.overwrite is not None:
-            doc["_id"] = _doc_id(event.run_id if event.run_id is not None else self.overwrite)
+            doc["_id"] = doc_id_of(event.run_id if event.run_id is not None else self.overwrite)
             db[self.runs_name].insert_one(doc)
             return str(doc["_id"])
         return str(insert_with_new_id(self._database(), self.runs_name, doc))
@@ -385,15 +283,16 @@ class MongoObserver(SacredMethods):
 
         db = self._database()
         key = start_key(event.time, event.command, event.host)
-        event = self._own_number(event, key)
-        existing = self._existing(event, key)
+        event = own_number(self.runs, event, key, self.overwrite)
+        existing = existing_run(db, self.runs_name, self.metrics_name, event, key, self.overwrite)
         if existing is not None and existing.get("status") != "QUEUED":
             with self._lock:
                 self._runs.pop(existing["_id"], None)
             self._load(existing["_id"])
             return str(existing["_id"])
         output_id = ObjectId()
-        doc = self._base_document(event)
+        assert self._store is not None
+        doc = base_document(event, self._store)
         doc.update(
             start_time=bson_date(event.time), status="RUNNING", resources=[], artifacts=[],
             captured_out="", info={}, heartbeat=None, result=None,
@@ -403,56 +302,27 @@ class MongoObserver(SacredMethods):
             run_id = existing["_id"]
             db[self.runs_name].update_one({"_id": run_id}, {"$set": doc})
         elif event.run_id is not None or self.overwrite is not None:
-            run_id = doc["_id"] = _doc_id(event.run_id if event.run_id is not None else self.overwrite)
+            run_id = doc["_id"] = doc_id_of(event.run_id if event.run_id is not None else self.overwrite)
             db[self.runs_name].insert_one(doc)
         else:
             run_id = insert_with_new_id(db, self.runs_name, doc)
         output = OutputFile.create(db, "fs", f"captured_out://{self.runs_name}/{run_id}", run_id, bson_date(event.time), output_id)
-        state = _RunState(
-            run_id=run_id, output=output, window=self._window(output),
+        state = RunState(
+            run_id=run_id, output=output, window=window_of(output),
             metrics=MetricsWriter(db[self.metrics_name], db[self.runs_name], run_id),
         )
         with self._lock:
             self._runs[run_id] = state
         return str(run_id)
 
-    @staticmethod
-    def _window(output: OutputFile) -> OutputWindow:
-        """The ``captured_out`` window of an output file (read back when resuming)."""
-        head, tail = output.text_window(CAPTURED_OUT_HEAD, CAPTURED_OUT_TAIL) if output.chars else ("", "")
-        note = f" file {output.file_id} (field gnomon.output_file)"
-        return OutputWindow(head, tail, output.chars, file_note=note)
-
-    def _load(self, run_id: Any) -> _RunState:
+    def _load(self, run_id: Any) -> RunState:
         """A run's state: from memory, or resumed from the database."""
-        doc_id = _doc_id(run_id)
+        doc_id = doc_id_of(run_id)
         with self._lock:
             state = self._runs.get(doc_id)
         if state is not None:
             return state
-        db = self._database()
-        doc = db[self.runs_name].find_one(
-            {"_id": doc_id}, {"gnomon": 1, "captured_out": 1, "info": 1, "stop_time": 1, "result": 1}
-        )
-        if doc is None or not (doc.get("gnomon") or {}).get("output_file"):
-            raise ObserverError(
-                f"run {run_id!r} is not in {self.db_name}.{self.runs_name}: its started event was "
-                "never stored there, so later events cannot be added (deliver the spool in order)"
-            )
-        output_id = doc["gnomon"]["output_file"]
-        output = OutputFile.create(
-            db, "fs", f"captured_out://{self.runs_name}/{doc_id}", doc_id, bson_date(utcnow()), output_id
-        )
-        info = dict(doc.get("info") or {})
-        info.pop("metrics", None)
-        state = _RunState(
-            run_id=doc_id, output=output,
-            window=self._window(output),
-            metrics=MetricsWriter.resume(db[self.metrics_name], db[self.runs_name], doc_id),
-            info=info, result=_encoded(doc.get("result")), stopped=doc.get("stop_time") is not None,
-        )
-        if state.window.text() != doc.get("captured_out"):
-            state.pending["captured_out"] = state.window.text()
+        state = resume(self._database(), self.db_name, self.runs_name, self.metrics_name, run_id)
         with self._lock:
             return self._runs.setdefault(doc_id, state)
 
@@ -472,36 +342,6 @@ class MongoObserver(SacredMethods):
         """``$push`` the batch's points into the metrics documents."""
         self._load(event.run_id).metrics.add(event.seq, event.series)
 
-    def _info_changes(self, state: _RunState, info: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``$set`` and ``$unset`` for the ``info`` entries that changed."""
-        assert self._store is not None
-        entries = to_bson(info)
-        if "metrics" in entries:
-            logger.warning(
-                "run %s: info['metrics'] is where the metric documents are listed; your entry is stored "
-                "as info['metrics_'] instead", state.run_id,
-            )
-            entries["metrics_"] = entries.pop("metrics")
-        entries = spill_large(entries, lambda k, v: self._store.value(state.run_id, f"info.{k}", v))  # type: ignore[union-attr]
-        sets = {
-            f"info.{k}": v for k, v in entries.items()
-            if k not in state.info or _encoded(state.info[k]) != _encoded(v)
-        }
-        unsets = {f"info.{k}": "" for k in state.info if k not in entries}
-        state.info = entries
-        return sets, unsets
-
-    def _result(self, state: _RunState, result: Any) -> dict[str, Any]:
-        assert self._store is not None
-        value = to_bson(thaw(result))
-        encoded = _encoded(value)
-        if encoded == state.result:
-            return {}
-        state.result = encoded
-        if bson_size(value) > 1024 * 1024:
-            value = self._store.value(state.run_id, "result", value)
-        return {"result": value}
-
     def on_heartbeat(self, event: HeartbeatEvent) -> None:
         """``$set`` the beat time and whatever changed since the last beat."""
         state = self._load(event.run_id)
@@ -509,11 +349,13 @@ class MongoObserver(SacredMethods):
             return  # a beat replayed after the run ended must not undo its end
         update: dict[str, Any] = {"$set": {"heartbeat": bson_date(event.time), **state.pending}}
         if event.info is not None:
-            sets, unsets = self._info_changes(state, thaw(event.info))
+            assert self._store is not None
+            sets, unsets = info_changes(state, thaw(event.info), self._store)
             update["$set"].update(sets)
             if unsets:
                 update["$unset"] = unsets
-        update["$set"].update(self._result(state, event.result))
+        assert self._store is not None
+        update["$set"].update(result_update(state, event.result, self._store))
         self.runs.update_one({"_id": state.run_id}, update)
         state.pending.clear()
 
@@ -554,7 +396,8 @@ class MongoObserver(SacredMethods):
         """Status COMPLETED, stop time and result."""
         state = self._load(event.run_id)
         state.result = None  # always written at the end
-        self._finish(event, {"status": "COMPLETED", **self._result(state, event.result)})
+        assert self._store is not None
+        self._finish(event, {"status": "COMPLETED", **result_update(state, event.result, self._store)})
 
     def on_failed(self, event: FailedEvent) -> None:
         """Status FAILED, stop time and the traceback lines."""

@@ -28,7 +28,17 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 from gnomon.errors import ObserverError
 from gnomon.redaction import is_secret_key, redact_url, scrub_secrets
 
-__all__ = ["PASSWORD_ENV", "MongoTarget", "build_url", "client_seeds", "parse_mongo_url", "redact", "scrub_credentials"]
+__all__ = [
+    "PASSWORD_ENV",
+    "MongoTarget",
+    "build_url",
+    "client_seeds",
+    "parse_mongo_url",
+    "redact",
+    "runs_key",
+    "scrub_credentials",
+    "with_uri_options",
+]
 
 #: Environment variable holding the password when the URL names only the user.
 PASSWORD_ENV = "GNOMON_MONGO_PASSWORD"
@@ -177,3 +187,28 @@ def scrub_credentials(value: Any) -> Any:
     source already, and this keeps runs replayed from older spools clean too.
     """
     return scrub_secrets(value)
+
+
+def with_uri_options(client_url: str, client_kwargs: dict[str, Any]) -> str:
+    """Client options that are URI options go into the URL, so ``gnomon sync`` uses them too."""
+    from urllib.parse import urlencode
+
+    from pymongo.common import URI_OPTIONS_VALIDATOR_MAP
+
+    extra = {
+        k: (str(v).lower() if isinstance(v, bool) else v)
+        for k, v in client_kwargs.items()
+        if k.lower() in URI_OPTIONS_VALIDATOR_MAP and k.lower() not in ("password", "username")
+        and isinstance(v, str | int | float | bool)
+    }  # fmt: skip
+    if not extra:
+        return client_url
+    return client_url + ("&" if "?" in client_url else "?") + urlencode(extra)
+
+
+def runs_key(client_url: str, db_name: str, runs_name: str) -> tuple[str, ...]:
+    """What makes two observers write the same runs: servers and options of the URL, database, collection."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(client_url)
+    return (parts.scheme, parts.netloc.lower(), parts.query, db_name, runs_name)
