@@ -17,7 +17,7 @@ from typing import Any
 
 from gnomon.errors import SerializationError
 
-__all__ = ["SCALAR_TYPES", "TYPE_KEY", "decode", "has_only_scalars"]
+__all__ = ["DECODED_TAGS", "SCALAR_TYPES", "TYPE_KEY", "decode", "has_only_scalars"]
 
 #: The key that marks a tagged value: ``{"__type__": "ndarray", ...}``.
 TYPE_KEY = "__type__"
@@ -172,3 +172,6 @@ _DECODERS: dict[str, Any] = {
 
 def _hashable(value: Any) -> Any:
     return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+
+#: The tags :func:`decode` turns into values JSON cannot hold; any other tag stays a plain dict.
+DECODED_TAGS = frozenset(_DECODERS)

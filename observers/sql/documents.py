@@ -29,10 +29,9 @@ __all__ = ["document_value"]
 
 
 def _decodable_tags() -> tuple[str, ...]:
-    from gnomon import serialize
+    from gnomon.decoding import DECODED_TAGS
 
-    # the tags decode() turns into non-JSON values; unknown tags stay plain dicts
-    return tuple(sorted(serialize._DECODERS))
+    return tuple(sorted(DECODED_TAGS))
 
 
 def _path(keys: Path) -> str:
