@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gnomon.cli import values
 from gnomon.cli.observer_options import observers_from_options
 from gnomon.cli.values import CAPTURE_MODES, did_you_mean, mongo_option_to_url
+from gnomon.commandline_options import CLIOption, cli_option, option_of, options_defined_with
 from gnomon.errors import ConfigError, GnomonError
 
 if TYPE_CHECKING:
@@ -47,131 +47,6 @@ __all__ = [
 
 #: Keys Sacred's command line stores in ``meta_info["options"]`` besides the flags.
 CLI_ONLY_KEYS = ("COMMAND", "UPDATE", "help", "with")
-
-
-@dataclass(frozen=True, eq=False)
-class CLIOption:
-    """One command-line flag: how it is spelled, what it takes, and what it does to a run.
-
-    Custom flags come from :func:`cli_option`; their ``apply_function(value, run)`` is
-    called after the run is built and before it starts, when the flag was given.
-    Built-in flags (:data:`BUILTIN_OPTIONS`) have no apply function: their effects are
-    applied by :func:`apply_options` in a fixed order. A ``multiple`` flag always
-    holds a list; a ``repeatable`` one (``-F``, ``-m``, ``-s``) holds its value as
-    Sacred stored it, a string, when given once, and a list when given several times.
-    """
-
-    apply_function: Callable[[Any, Run], Any] | None
-    short_flag: str | None
-    long_flag: str
-    is_flag: bool = False
-    aliases: tuple[str, ...] = ()
-    metavar: str | None = None
-    help_text: str | None = None
-    convert: Callable[[Any], Any] | None = None
-    multiple: bool = False
-    key: str | None = None
-    repeatable: bool = False
-
-    def __post_init__(self) -> None:
-        if self.short_flag is not None and not re.fullmatch(r"-[A-Za-z0-9]", self.short_flag):
-            raise ValueError(
-                f"Short flag {self.short_flag!r} must be '-' and one letter, e.g. '-w'."
-            )
-        if not re.fullmatch(r"--[A-Za-z0-9][A-Za-z0-9_\-]*", self.long_flag):
-            raise ValueError(f"Long flag {self.long_flag!r} must start with '--', e.g. '--warn'.")
-
-    @property
-    def options_key(self) -> str:
-        """The key of this flag in an options dict (Sacred's spelling for built-ins)."""
-        return self.key or self.long_flag
-
-    @property
-    def name(self) -> str:
-        """The flag's name without dashes, as a Python identifier."""
-        return self.long_flag.lstrip("-").replace("-", "_")
-
-    @property
-    def arg(self) -> str | None:
-        """The placeholder of the flag's value in usage text, None for a flag."""
-        if self.is_flag:
-            return None
-        return self.metavar or self.name.upper()
-
-    @property
-    def description(self) -> str:
-        """First line of the help text (or of the apply function's docstring)."""
-        text = self.help_text
-        if text is None and self.apply_function is not None:
-            text = self.apply_function.__doc__
-        return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
-
-    def default(self) -> Any:
-        """Return the value the flag has when it is not given."""
-        if self.multiple:
-            return []
-        return False if self.is_flag else None
-
-    def normalize(self, value: Any) -> Any:
-        """Check and convert a value given for this flag; ValueError says what is wrong."""
-        if value is None:
-            return self.default()
-        if self.is_flag:
-            return bool(value)
-        if self.multiple or self.repeatable:
-            given = [value] if isinstance(value, str) else list(value)
-            converted = [self.convert(v) if self.convert else v for v in given]
-            if self.multiple:
-                return converted
-            return converted[0] if len(converted) == 1 else (converted or None)
-        return self.convert(value) if self.convert else value
-
-    # Sacred's CLIOption API, for code written against it.
-    def get_flag(self) -> str:
-        """Return the long flag (Sacred's name for it)."""
-        return self.long_flag
-
-    def get_short_flag(self) -> str | None:
-        """Return the short flag, e.g. ``-w``."""
-        return self.short_flag
-
-    def get_flags(self) -> tuple[str | None, str]:
-        """Return the short and the long flag."""
-        return self.short_flag, self.long_flag
-
-    def get_name(self) -> str:
-        """Return the apply function's name (the flag's name for built-ins)."""
-        return getattr(self.apply_function, "__name__", self.name)
-
-    def get_description(self) -> str:
-        """Return the first line of the help text."""
-        return self.description
-
-    def apply(self, args: Any, run: Run) -> Any:
-        """Apply the flag's value to the run (custom flags only)."""
-        if self.apply_function is None:
-            raise TypeError(f"{self.long_flag} is a built-in option; use apply_options().")
-        return self.apply_function(args, run)
-
-    def __call__(self, args: Any, run: Run) -> Any:
-        """Apply the flag, like :meth:`apply`."""
-        return self.apply(args, run)
-
-
-def cli_option(
-    short: str | None, long: str, is_flag: bool = False
-) -> Callable[[Callable[[Any, Run], Any]], CLIOption]:
-    """Turn ``f(args, run)`` into a command-line flag (Sacred's decorator).
-
-    ``args`` is True for an ``is_flag`` option and the text given otherwise; the
-    function's docstring is the flag's help. Pass the result to
-    ``Experiment(additional_cli_options=[...])``.
-    """
-
-    def wrapper(function: Callable[[Any, Run], Any]) -> CLIOption:
-        return CLIOption(function, short, long, is_flag)
-
-    return wrapper
 
 
 def _builtin(
@@ -306,8 +181,6 @@ def custom_options(experiment: Any) -> list[CLIOption]:
     ``CommandLineOption`` subclasses), then the ``CommandLineOption`` subclasses
     defined in the experiment's own file (see :mod:`gnomon.commandline_options`).
     """
-    from gnomon.commandline_options import option_of, options_defined_with
-
     listed = [option_of(o) for o in getattr(experiment, "additional_cli_options", None) or ()]
     return [*listed, *(o for o in options_defined_with(experiment) if o not in listed)]
 
