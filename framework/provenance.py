@@ -7,7 +7,8 @@ the git repositories those sources live in. What is searched is chosen by
 
 Unlike Sacred, distributions are found with :mod:`importlib.metadata` (so wheels without
 ``top_level.txt`` such as pandas and scikit-learn are found), git is asked once per
-repository rather than once per file, and credentials in remote URLs are never stored.
+repository rather than once per file (read from ``.git`` by :mod:`gnomon.git_state`,
+without GitPython), and credentials in remote URLs are never stored.
 """
 
 from __future__ import annotations
@@ -466,28 +467,30 @@ class _GitCache:
 
 
 def _repository_facts(root: str) -> dict[str, Any] | None:
-    try:
-        import git
-    except ImportError as error:  # GitPython or the git executable is missing
-        warnings.warn(f"Git information is not recorded: {error}", RuntimeWarning, stacklevel=3)
+    """``{"url", "commit", "dirty"}`` of the working tree at ``root``; None with a warning."""
+    from gnomon import git_state
+
+    dirs = git_state.git_dirs(root)
+    if dirs is None:
+        warnings.warn(
+            f"Git information for {root!r} is not recorded: its .git is not a repository",
+            RuntimeWarning,
+            stacklevel=3,
+        )
         return None
+    git_dir, common_dir = dirs
     try:
-        with git.Repo(root) as repo:
-            try:
-                commit: str | None = repo.head.commit.hexsha
-            except ValueError:  # a repository without commits yet
-                commit = None
-            remotes = list(repo.remotes)
-            chosen = next(
-                (r for r in remotes if r.name == "origin"), remotes[0] if remotes else None
-            )
-            url = redact_url(chosen.url) if chosen is not None else f"git:/{repo.working_dir}"
-            return {"url": url, "commit": commit, "dirty": bool(repo.is_dirty())}
-    except (git.exc.GitError, OSError, ValueError) as error:
+        dirty = git_state.is_dirty(root, git_dir)
+    except git_state.GitStateError as error:
         warnings.warn(
             f"Git information for {root!r} is not recorded: {error}", RuntimeWarning, stacklevel=3
         )
         return None
+    return {
+        "url": redact_url(git_state.remote_url(common_dir, root)),
+        "commit": git_state.head_commit(git_dir, common_dir),
+        "dirty": dirty,
+    }
 
 
 def get_git_info(paths: Iterable[str]) -> list[dict[str, Any]]:

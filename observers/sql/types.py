@@ -12,21 +12,71 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql
 
 __all__ = ["Blob", "Id", "Json", "LongText", "UtcDateTime"]
+
+# The PostgreSQL and MySQL type modules are imported only when an engine of that
+# dialect asks for its column types (``load_dialect_impl``): importing the two
+# dialect packages would cost every SQLite run ~40 ms of start-up for types it
+# never uses.
 
 #: Surrogate keys: 64-bit, but INTEGER on SQLite so the key is the rowid (autoincrement).
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+
+class _Json(sa.types.TypeDecorator[Any]):
+    """JSON documents (config, info, meta, host, result): JSONB on PostgreSQL."""
+
+    impl = sa.JSON
+    cache_ok = True
+    # As sa.JSON: a Python None is stored as JSON null, and documents are not hashable.
+    should_evaluate_none = True
+    hashable = False
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(sa.JSON())
+
+
+class _LongText(sa.types.TypeDecorator[str]):
+    """Text of any length (output chunks, paths): LONGTEXT on MySQL/MariaDB."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import LONGTEXT
+
+            return dialect.type_descriptor(LONGTEXT())
+        return dialect.type_descriptor(sa.Text())
+
+
+class _Blob(sa.types.TypeDecorator[bytes]):
+    """Binary chunks of stored files: LONGBLOB on MySQL/MariaDB, BYTEA on PostgreSQL."""
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects.mysql import LONGBLOB
+
+            return dialect.type_descriptor(LONGBLOB())
+        return dialect.type_descriptor(sa.LargeBinary())
+
+
 #: JSON documents (config, info, meta, host, result): JSONB on PostgreSQL.
-Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Json = _Json()
 
 #: Text of any length (output chunks, paths): LONGTEXT on MySQL/MariaDB.
-LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+LongText = _LongText()
 
 #: Binary chunks of stored files: LONGBLOB on MySQL/MariaDB, BYTEA on PostgreSQL.
-Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+Blob = _Blob()
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -41,9 +91,13 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+            from sqlalchemy.dialects.postgresql import TIMESTAMP
+
+            return dialect.type_descriptor(TIMESTAMP(timezone=True))
         if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+            from sqlalchemy.dialects.mysql import DATETIME
+
+            return dialect.type_descriptor(DATETIME(fsp=6))
         return dialect.type_descriptor(sa.DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
