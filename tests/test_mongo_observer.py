@@ -270,6 +270,26 @@ def test_given_id_that_holds_another_run_is_refused(mongo_server, db, db_name) -
         observer.on_started(event)
 
 
+def test_a_replayed_start_is_found_by_its_run_uid_and_twin_starts_stay_two_runs(mongo_server, db, db_name) -> None:
+    from datetime import timezone
+
+    from gnomon.events import StartedEvent
+
+    observer = MongoObserver(mongo_server.url(db_name))
+    at = datetime.now(timezone.utc)
+
+    def start(uid: str) -> StartedEvent:  # same time, command and host: only the run_uid tells them apart
+        return StartedEvent(
+            run_id=None, seq=0, time=at, experiment={}, command="main", host={"hostname": "box"}, config={},
+            meta={"run_uid": uid}, run_uid=uid,
+        )
+
+    first = observer.on_started(start("a" * 32))
+    assert observer.on_started(start("a" * 32)) == first  # the replay: the same document
+    second = observer.on_started(start("b" * 32))
+    assert second != first and db.runs.count_documents({}) == 2
+
+
 def test_collection_prefix_and_priority_from_the_url(mongo_server, db, db_name) -> None:
     observer = MongoObserver.from_url(mongo_server.url(db_name, collection_prefix="exp", priority=5))
     assert observer.priority == 5 and observer.runs_name == "exp_runs"

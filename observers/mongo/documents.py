@@ -135,8 +135,15 @@ def bson_date(time: datetime) -> datetime:
     return time.replace(microsecond=time.microsecond // 1000 * 1000)
 
 
-def start_key(time: datetime, command: str, host: Mapping[str, Any]) -> str:
-    """A run's identity before it has an id: replays of its start find the same document."""
+def start_key(time: datetime, command: str, host: Mapping[str, Any], run_uid: str | None = None) -> str:
+    """A run's identity before it has an id: replays of its start find the same document.
+
+    The run's ``run_uid`` when the event has one (two runs started in the same
+    microsecond on one host stay two runs); else, for events spooled by older
+    versions, its start time, command and host.
+    """
+    if run_uid:
+        return f"uid:{run_uid}"
     text = f"{time.isoformat()}|{command}|{host.get('hostname', '')}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

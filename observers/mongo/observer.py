@@ -262,7 +262,7 @@ class MongoObserver(SacredMethods):
     def on_queued(self, event: QueuedEvent) -> str:
         """Store a queued run: Sacred's queued document (status QUEUED)."""
         db = self._database()
-        key = start_key(event.time, event.command, event.host)
+        key = start_key(event.time, event.command, event.host, event.run_uid)
         event = own_number(self.runs, event, key, self.overwrite)
         existing = existing_run(db, self.runs_name, self.metrics_name, event, key, self.overwrite)
         if existing is not None:
@@ -282,7 +282,7 @@ class MongoObserver(SacredMethods):
         from bson import ObjectId
 
         db = self._database()
-        key = start_key(event.time, event.command, event.host)
+        key = start_key(event.time, event.command, event.host, event.run_uid)
         event = own_number(self.runs, event, key, self.overwrite)
         existing = existing_run(db, self.runs_name, self.metrics_name, event, key, self.overwrite)
         if existing is not None and existing.get("status") != "QUEUED":
