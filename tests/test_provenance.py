@@ -239,7 +239,7 @@ def test_module_name_differs_from_distribution_name() -> None:
 
 
 def test_the_dist_info_reading_agrees_with_importlib_metadata_on_every_installed_distribution() -> None:
-    from gnomon.provenance import _distribution
+    from gnomon.dependencies import _distribution
 
     checked = 0
     for dist in importlib.metadata.distributions():
