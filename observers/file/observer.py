@@ -70,11 +70,10 @@ from gnomon.observers.file.layout import (
 from gnomon.observers.file.metrics import METRICS_JSON, MetricsLog
 from gnomon.observers.file.report import render_report
 from gnomon.observers.file.content import ContentStore, artifact_name
-from gnomon.observers.file.url import file_storage_from_url, file_storage_url
+from gnomon.observers.file.url import DEFAULT_FILE_STORAGE_PRIORITY, file_storage_from_url, file_storage_url
 
 __all__ = ["DEFAULT_FILE_STORAGE_PRIORITY", "FileStorageObserver"]
 
-DEFAULT_FILE_STORAGE_PRIORITY = 20
 
 logger = logging.getLogger("gnomon.observers.file.observer")
 

@@ -19,7 +19,10 @@ from gnomon.errors import ObserverError
 if TYPE_CHECKING:
     from gnomon.observers.file.observer import FileStorageObserver
 
-__all__ = ["file_storage_from_url", "file_storage_url"]
+__all__ = ["DEFAULT_FILE_STORAGE_PRIORITY", "file_storage_from_url", "file_storage_url"]
+
+#: File storage's priority when none is given: Sacred's (below SQL's 40 and MongoDB's 30).
+DEFAULT_FILE_STORAGE_PRIORITY = 20
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _OPTIONS = ("copy_artifacts", "copy_sources", "priority", "resource_dir", "source_dir", "template")
@@ -27,8 +30,6 @@ _OPTIONS = ("copy_artifacts", "copy_sources", "priority", "resource_dir", "sourc
 
 def file_storage_url(observer: FileStorageObserver) -> str:
     """The URL that rebuilds ``observer`` (absolute basedir, non-default options)."""
-    from gnomon.observers.file.observer import DEFAULT_FILE_STORAGE_PRIORITY
-
     query: dict[str, str] = {}
     if observer.priority != DEFAULT_FILE_STORAGE_PRIORITY:
         query["priority"] = str(observer.priority)
