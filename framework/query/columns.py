@@ -12,13 +12,31 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from gnomon.query.tree import METRIC_SUMMARIES
 
-__all__ = ["FIXED_COLUMNS", "ColumnInfo", "column_kind", "columns_of", "flatten", "row_of", "select_columns"]
+__all__ = [
+    "BLOCKS",
+    "FIXED_COLUMNS",
+    "ColumnInfo",
+    "blocks_for",
+    "column_infos",
+    "column_kind",
+    "columns_of",
+    "flatten",
+    "most_frequent",
+    "row_of",
+    "select_columns",
+    "unknown_columns_message",
+    "varying_columns",
+]
+
+#: Column groups read from the store only when a column of theirs (or a filter) needs them.
+BLOCKS = ("info", "meta", "host")
+_MISSING = object()
 
 #: The columns every listing has, in this order, before config and metrics.
 FIXED_COLUMNS = (
@@ -165,3 +183,60 @@ def select_columns(available: Iterable[str], wanted: Sequence[str] | None) -> li
         elif pattern not in chosen:
             chosen.append(pattern)
     return chosen
+
+
+def blocks_for(columns: Sequence[str] | None) -> list[str]:
+    """The column groups (``info``, ``meta``, ``host``) the wanted columns need read."""
+    if columns is None:
+        return []
+    return [b for b in BLOCKS if any(c == f"{b}.*" or c.startswith(f"{b}.") for c in columns)]
+
+
+def unknown_columns_message(unknown: list[str], available: set[str]) -> str:
+    """One line naming the unknown columns, each with the closest known one."""
+    import difflib
+
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(available), n=1)
+        hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"unknown column {', '.join(hints)}; list the columns with .columns() or `gnomon ls -c ?`"
+
+
+def column_infos(rows: Sequence[Mapping[str, Any]]) -> list[ColumnInfo]:
+    """Every column of these rows with its kind and number of distinct values."""
+    names = select_columns({n for r in rows for n in r} - {"run_id"}, None)
+    return [
+        ColumnInfo(name, column_kind(r.get(name) for r in rows), len({_hashable(r.get(name)) for r in rows}))
+        for name in names
+    ]
+
+
+def varying_columns(rows: Sequence[Mapping[str, Any]], prefix: str) -> list[str]:
+    """The columns under ``prefix`` whose values differ between rows (a missing value counts)."""
+    names = sorted({n for r in rows for n in r if n.startswith(prefix)})
+    return [n for n in names if len({_hashable(r.get(n, _MISSING)) for r in rows}) > 1]
+
+
+def most_frequent(rows: Sequence[Mapping[str, Any]], path: str, limit: int) -> list[tuple[Any, int]]:
+    """A column's most frequent values and their counts, most frequent first (each tag counts for ``tags``)."""
+    counts: dict[Any, tuple[Any, int]] = {}
+    for row in rows:
+        value = row.get(path)
+        values: Iterable[Any] = (value or ()) if path == "tags" else (value,)
+        for item in values:
+            key = _hashable(item)
+            counts[key] = (item, counts.get(key, (item, 0))[1] + 1)
+    ranked = sorted(counts.values(), key=lambda vc: (-vc[1], str(vc[0])))
+    return ranked[:limit]
+
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return value

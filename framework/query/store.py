@@ -18,7 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from gnomon.errors import FilterError, RunNotFoundError
 from gnomon.query import grammar
-from gnomon.query.columns import ColumnInfo, column_kind, columns_of, row_of, select_columns
+from gnomon.query.columns import (
+    BLOCKS,
+    ColumnInfo,
+    blocks_for,
+    column_infos,
+    columns_of,
+    most_frequent,
+    row_of,
+    select_columns,
+    unknown_columns_message,
+    varying_columns,
+)
 from gnomon.query.liveness import effective_status, rewrite_status
 from gnomon.query.predicate import MISSING, evaluate, natural_key, resolve, sort_key
 from gnomon.query.protocol import RunStore
@@ -34,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["Changes", "RunSet", "Store"]
 
 _COMPUTED_ORDER = {"status", "duration", "tags", "notes"}
-_BLOCKS = ("info", "meta", "host")
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +280,7 @@ class RunSet:
     def _filter_roots(self) -> frozenset[str]:
         if self.where is None:
             return frozenset()
-        return frozenset(a.path[0] for a in atoms(self.where) if hasattr(a, "path") and a.path[0] in _BLOCKS)
+        return frozenset(a.path[0] for a in atoms(self.where) if hasattr(a, "path") and a.path[0] in BLOCKS)
 
     def _sorted(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         records = sorted(records, key=lambda r: natural_key(str(r["run_id"])))
@@ -314,7 +324,7 @@ class RunSet:
 
     def _table(self, columns: Sequence[str] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
         """The records, each one's full row of columns, and the column names chosen (in order)."""
-        blocks = self._blocks(columns)
+        blocks = blocks_for(columns)
         records = self._fetch(frozenset(blocks))
         all_rows = [row_of(r, blocks=blocks) for r in records]
         available: set[str] = set()
@@ -327,24 +337,8 @@ class RunSet:
         if columns is not None and any_runs:
             unknown = [c for c in chosen if c not in available]
             if unknown:
-                raise FilterError(self._unknown_columns(unknown, available))
+                raise FilterError(unknown_columns_message(unknown, available))
         return chosen
-
-    @staticmethod
-    def _unknown_columns(unknown: list[str], available: set[str]) -> str:
-        import difflib
-
-        hints = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, sorted(available), n=1)
-            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        return f"unknown column {', '.join(hints)}; list the columns with .columns() or `gnomon ls -c ?`"
-
-    @staticmethod
-    def _blocks(columns: Sequence[str] | None) -> list[str]:
-        if columns is None:
-            return []
-        return [b for b in _BLOCKS if any(c == f"{b}.*" or c.startswith(f"{b}.") for c in columns)]
 
     def df(self, columns: Sequence[str] | None = None, *, lists: str = "object") -> pd.DataFrame:
         """A DataFrame indexed by ``run_id``: fixed columns, ``config.<path>``, ``metrics.<name>.<summary>``.
@@ -356,7 +350,7 @@ class RunSet:
         """
         import pandas as pd
 
-        blocks = self._blocks(columns)
+        blocks = blocks_for(columns)
         records = self._fetch(frozenset(blocks))
         by_column = columns_of(records, blocks=blocks)
         missing = [None] * len(records)
@@ -379,34 +373,16 @@ class RunSet:
 
     def columns(self) -> list[ColumnInfo]:
         """Every column of these runs with its kind and number of distinct values (for pickers, ``ls -c ?``)."""
-        rows = self.rows()
-        names = select_columns({n for r in rows for n in r} - {"run_id"}, None)
-        return [
-            ColumnInfo(name, column_kind(r.get(name) for r in rows), len({_hashable(r.get(name)) for r in rows}))
-            for name in names
-        ]
+        return column_infos(self.rows())
 
     def varying(self, prefix: str = "config.") -> list[str]:
         """The columns under ``prefix`` whose values differ between these runs (a missing value counts)."""
-        rows = self.rows()
-        names = sorted({n for r in rows for n in r if n.startswith(prefix)})
-        return [n for n in names if len({_hashable(r.get(n, MISSING)) for r in rows}) > 1]
+        return varying_columns(self.rows(), prefix)
 
     def facets(self, *paths: str, limit: int = 30) -> dict[str, list[tuple[Any, int]]]:
         """For each column, its most frequent values and their counts (most frequent first)."""
         rows = self.rows(list(paths) if paths else None)
-        out: dict[str, list[tuple[Any, int]]] = {}
-        for path in paths or ("status", "experiment", "host"):
-            counts: dict[Any, tuple[Any, int]] = {}
-            for row in rows:
-                value = row.get(path)
-                values: Iterable[Any] = (value or ()) if path == "tags" else (value,)
-                for item in values:
-                    key = _hashable(item)
-                    counts[key] = (item, counts.get(key, (item, 0))[1] + 1)
-            ranked = sorted(counts.values(), key=lambda vc: (-vc[1], str(vc[0])))
-            out[path] = ranked[:limit]
-        return out
+        return {path: most_frequent(rows, path, limit) for path in paths or ("status", "experiment", "host")}
 
     def metrics(
         self,
@@ -456,12 +432,3 @@ class RunSet:
             if changes:
                 yield changes
 
-
-def _hashable(value: Any) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    if isinstance(value, float) and value != value:
-        return "nan"
-    return value
