@@ -35,10 +35,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from gnomon.errors import ObserverError
+from gnomon.errors import ObserverError, StoreError
 from gnomon.observers.sql.schema import HEAD_REVISION, VERSION_TABLE
+from gnomon.observers.sql.url import engine_url, redact
 
-__all__ = ["MIGRATIONS_DIR", "checkpoint", "create_engine", "current_revision", "migrate"]
+__all__ = ["MIGRATIONS_DIR", "checkpoint", "create_engine", "current_revision", "migrate", "open_store_engine"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _LOCK_NAME = "gnomon-migrate"
@@ -242,3 +243,50 @@ def _upgrade(connection: sa.Connection) -> None:
                 f"revision {HEAD_REVISION} failed: {type(error).__name__}: {lines[0] if lines else ''}. "
                 f"Alembic's log: {steps or 'empty'}"
             ) from error
+
+
+#: What to check, by kind of database, when a store cannot be opened.
+_FIXES = {
+    "sqlite": "check the path; a store is created by running an experiment with -s sqlite:///PATH",
+    "postgresql": "check that the server runs and accepts connections there, that the database exists, "
+    "and the user and password (PGPASSWORD or ~/.pgpass)",
+    "mysql": "check that the server runs and accepts connections there, that the database exists, "
+    "and the user and password (?read_default_file=~/.my.cnf)",
+}
+
+
+def open_store_engine(url: str) -> sa.Engine:
+    """The engine of the store a URL names, its schema upgraded as the observer would.
+
+    Raises :class:`~gnomon.errors.StoreError` (the URL without its password, the
+    reason in one line, and the fix) when the URL is malformed, the driver is
+    missing, the SQLite file does not exist or the database is unreachable.
+    """
+    safe = redact(url) if "://" in str(url) else str(url)
+    try:
+        parsed = engine_url(url)
+    except Exception as error:
+        raise StoreError(f"{safe} is not a database URL ({error}); write e.g. sqlite:///runs.db") from None
+    backend = parsed.get_backend_name()
+    kind = "mysql" if backend in ("mysql", "mariadb") else backend
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:") or (not database.startswith("file:") and not os.path.exists(database)):
+            raise StoreError(f"cannot open the store {safe}: no database file there; {_FIXES['sqlite']}")
+    try:
+        engine = create_engine(parsed, immediate=False)
+    except (ImportError, sa.exc.NoSuchModuleError) as error:
+        raise StoreError(
+            f"cannot open the store {safe}: its driver is not installed ({error}); "
+            "install it with: pip install 'gnomon[sql]'"
+        ) from None
+    try:
+        migrate(engine)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.ProgrammingError) as error:
+        engine.dispose()
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        if parsed.password:
+            reason = reason.replace(parsed.password, "***")
+        fix = _FIXES.get(kind, "check the URL and that the database accepts connections")
+        raise StoreError(f"cannot open the store {safe}: {reason}; {fix}") from None
+    return engine

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import io
-import os
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -23,8 +22,8 @@ from typing import IO, Any
 import orjson
 import sqlalchemy as sa
 
-from gnomon.errors import RunNotFoundError, StoreError
-from gnomon.observers.sql.database import create_engine, migrate
+from gnomon.errors import RunNotFoundError
+from gnomon.observers.sql.database import create_engine, open_store_engine
 from gnomon.observers.sql.filters import FilterCompiler
 from gnomon.observers.sql.reader import BlobStream, output_slice, series_points
 from gnomon.observers.sql.schema import (
@@ -39,7 +38,7 @@ from gnomon.observers.sql.schema import (
     runs,
 )
 from gnomon.observers.sql.summaries import SUMMARY_COLUMNS, load_json, summary_records, unpack_row
-from gnomon.observers.sql.url import engine_url, redact
+from gnomon.observers.sql.url import redact
 from gnomon.query.protocol import ArtifactInfo, LineageEdge, ResourceInfo, Series, SourceInfo
 from gnomon.query.tree import Node, Path
 
@@ -57,13 +56,6 @@ _BASE = (
     )
     .outerjoin(run_annotations, run_annotations.c.run == runs.c.id)
 )
-_FIXES = {
-    "sqlite": "check the path; a store is created by running an experiment with -s sqlite:///PATH",
-    "postgresql": "check that the server runs and accepts connections there, that the database exists, "
-    "and the user and password (PGPASSWORD or ~/.pgpass)",
-    "mysql": "check that the server runs and accepts connections there, that the database exists, "
-    "and the user and password (?read_default_file=~/.my.cnf)",
-}
 
 
 class SqlRunStore:
@@ -92,34 +84,7 @@ class SqlRunStore:
         Raises :class:`StoreError` (the URL without its password, the reason in one
         line, and the fix) when the driver is missing or the database is unreachable.
         """
-        safe = redact(url) if "://" in str(url) else str(url)
-        try:
-            parsed = engine_url(url)
-        except Exception as error:
-            raise StoreError(f"{safe} is not a database URL ({error}); write e.g. sqlite:///runs.db") from None
-        backend = parsed.get_backend_name()
-        kind = "mysql" if backend in ("mysql", "mariadb") else backend
-        if backend == "sqlite":
-            database = parsed.database or ""
-            if database in ("", ":memory:") or (not database.startswith("file:") and not os.path.exists(database)):
-                raise StoreError(f"cannot open the store {safe}: no database file there; {_FIXES['sqlite']}")
-        try:
-            engine = create_engine(parsed, immediate=False)
-        except (ImportError, sa.exc.NoSuchModuleError) as error:
-            raise StoreError(
-                f"cannot open the store {safe}: its driver is not installed ({error}); "
-                "install it with: pip install 'gnomon[sql]'"
-            ) from None
-        try:
-            migrate(engine)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.ProgrammingError) as error:
-            engine.dispose()
-            reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-            if parsed.password:
-                reason = reason.replace(parsed.password, "***")
-            fix = _FIXES.get(kind, "check the URL and that the database accepts connections")
-            raise StoreError(f"cannot open the store {safe}: {reason}; {fix}") from None
-        return cls(engine)
+        return cls(open_store_engine(url))
 
     def close(self) -> None:
         """Close every connection of the store."""
