@@ -15,13 +15,14 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["close_when_collected"]
 
 logger = logging.getLogger("gnomon.observers")
 
 
-def close_when_collected(owner: object, close: Callable[[], object], what: str) -> weakref.finalize:
+def close_when_collected(owner: object, close: Callable[[], object], what: str) -> weakref.finalize[Any, Any]:
     """Call ``close()`` on a daemon thread once ``owner`` has been collected."""
     return weakref.finalize(owner, _close_in_background, close, what)
 

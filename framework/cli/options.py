@@ -18,7 +18,6 @@ before a run exists; :func:`apply_options` then applies the options to a built
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -270,8 +269,7 @@ def apply_options(run: Run, options: Mapping[str, Any], experiment: Any = None) 
     if options["--capture"] is not None:
         run.capture_mode = options["--capture"]
     if options["--loglevel"] is not None:
-        logger = run.root_logger if run.root_logger is not None else logging.getLogger()
-        logger.setLevel(options["--loglevel"])
+        run.root_logger.setLevel(options["--loglevel"])
     if options["--debug"]:
         run.debug = True
     if options["--pdb"]:

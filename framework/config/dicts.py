@@ -216,7 +216,8 @@ class ConfigDict:
     @property
     def values(self) -> dict[str, Any]:
         """A copy of the dict this entry adds."""
-        return copy_value(self._values)
+        values: dict[str, Any] = copy_value(self._values)
+        return values
 
     def __repr__(self) -> str:
         return f"ConfigDict({self._values!r})"

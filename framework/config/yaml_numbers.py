@@ -86,7 +86,7 @@ class Dumper(yaml.SafeDumper):
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         """The tag a plain scalar gets; a string reads as a string only if both versions agree."""
-        tag = super().resolve(kind, value, implicit)
+        tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
         if kind is yaml.ScalarNode and tag == _STR and implicit[0]:
-            return _YAML_11.resolve(kind, value, implicit)
+            return _YAML_11.resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
         return tag

@@ -97,7 +97,7 @@ def compare_page(request: Request) -> Response:
     axes = [a for a in query.get("axes", "").split(",") if a.strip()] or (
         varying[:6] + [f"metrics.{n}.{'max' if higher_is_better(n) else 'min'}" for n in metric_names[:4]]
     )
-    context = {
+    context: dict[str, Any] = {
         "ids": ids,
         "missing": missing,
         "rows": [by_id[i] for i in ids],

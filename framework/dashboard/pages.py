@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 if TYPE_CHECKING:
     from gnomon.dashboard.app import Dashboard
@@ -71,7 +71,7 @@ def dashboard(request: Request) -> Dashboard:
     return request.app.state.dashboard  # type: ignore[no-any-return]
 
 
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
     """Render a template with the base context; pages holding edit controls also get the CSRF cookie."""
     dash = dashboard(request)
     scripts, styles = dash.assets
@@ -89,7 +89,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     return dash.guard.set_cookie(request, response)
 
 
-def page(request: Request, title: str, message: str, status_code: int) -> HTMLResponse:
+def page(request: Request, title: str, message: str, status_code: int) -> Response:
     """A plain error page (unknown run, bad parameter)."""
     return render(request, "message.html", status_code=status_code, title=title, message=message)
 

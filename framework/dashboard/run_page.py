@@ -140,7 +140,7 @@ def run_page(request: Request) -> Response:
             preview_kind=preview_kind,
             scripts=query.get("scripts") == "1",
         )
-        if chosen in artifacts:
+        if chosen is not None and chosen in artifacts:
             context.update(chosen=artifacts[chosen], preview=_preview(artifacts[chosen]))
     elif tab == "sources":
         sources = run.sources
@@ -148,7 +148,7 @@ def run_page(request: Request) -> Response:
         context.update(
             sources=list(sources.values()), chosen=chosen if chosen in sources else None, other=query.get("diff", "")
         )
-        if chosen in sources:
+        if chosen is not None and chosen in sources:
             context.update(source_text=_read_source(sources[chosen]), diff=_source_diff(request, run, chosen))
     elif tab == "resources":
         context["resources"] = run.resources
@@ -212,7 +212,7 @@ def summaries(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
 
 def _document(run: StoredRun, metrics: dict[str, Any]) -> dict[str, Any]:
     """The run as one JSON document (the JSON tab)."""
-    return plain(
+    document: dict[str, Any] = plain(
         {
             "run_id": run.id,
             "experiment": run.experiment,
@@ -239,6 +239,7 @@ def _document(run: StoredRun, metrics: dict[str, Any]) -> dict[str, Any]:
             "sources": [{"path": s.path, "digest": s.digest} for s in run.sources.values()],
         }
     )
+    return document
 
 
 def output_json(request: Request) -> Response:

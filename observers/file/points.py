@@ -91,8 +91,8 @@ def _ordered(points: tuple[Any, Any, Any], steps: tuple[int, int] | None) -> tup
         keep = (xs >= steps[0]) & (xs <= steps[1])
         xs, values, times = xs[keep], values[keep], times[keep]
     if len(xs) > 1 and bool(np.any(xs[1:] < xs[:-1])):
-        order = np.argsort(xs, kind="stable")
-        xs, values, times = xs[order], values[order], times[order]
+        by_step = np.argsort(xs, kind="stable")
+        xs, values, times = xs[by_step], values[by_step], times[by_step]
     return xs, values, times
 
 

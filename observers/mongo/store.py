@@ -359,7 +359,9 @@ class MongoRunStore:
             by_digest = self._artifacts_by_digest(produced)
             for target, (path, file_id) in pairs:
                 digest = own.get(file_id)
-                for source, name in by_digest.get(digest, ()) if digest else ():
+                if digest is None:
+                    continue
+                for source, name in by_digest.get(digest, ()):
                     edges[(source, name, target, str(path))] = LineageEdge(source, name, target, str(path), digest[1])
         if downstream:
             docs = list(self.runs.find({"_id": {"$in": ids}}, {"artifacts": 1}))

@@ -94,7 +94,9 @@ def summary_record(
     host = doc.get("host") or {}
     repositories = experiment.get("repositories") or []
     first = repositories[0] if repositories and isinstance(repositories[0], Mapping) else None
-    omniboard = doc.get("omniboard") if isinstance(doc.get("omniboard"), Mapping) else {}
+    omniboard = doc.get("omniboard")
+    if not isinstance(omniboard, Mapping):
+        omniboard = {}
     tags = omniboard.get("tags")
     notes = omniboard.get("notes")
     beat, pid = meta.get("beat_interval"), meta.get("pid")

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from gnomon.events import MetricsEvent
+from gnomon.observers.sql.database import inserted_key
 from gnomon.observers.sql.schema import metric_batches, metric_points, metrics
 from gnomon.observers.sql.summaries import SUMMARY_COLUMNS, MetricSummary, from_columns
 
@@ -88,7 +89,7 @@ def store_batch(
                 sa.select(metrics.c.id).where(metrics.c.run == run, metrics.c.name == name)
             ).scalar()
             if metric is None:
-                metric = conn.execute(sa.insert(metrics).values(run=run, name=name)).inserted_primary_key[0]
+                metric = inserted_key(conn.execute(sa.insert(metrics).values(run=run, name=name)))
             created[name] = metric = int(metric)
         steps = list(map(int, series.steps))
         values = list(map(float, series.values))

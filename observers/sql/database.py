@@ -39,7 +39,7 @@ from gnomon.errors import ObserverError, StoreError
 from gnomon.observers.sql.schema import HEAD_REVISION, VERSION_TABLE
 from gnomon.observers.sql.url import engine_url, redact
 
-__all__ = ["MIGRATIONS_DIR", "checkpoint", "create_engine", "current_revision", "migrate", "open_store_engine"]
+__all__ = ["MIGRATIONS_DIR", "checkpoint", "create_engine", "current_revision", "inserted_key", "migrate", "open_store_engine"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _LOCK_NAME = "gnomon-migrate"
@@ -290,3 +290,11 @@ def open_store_engine(url: str) -> sa.Engine:
         fix = _FIXES.get(kind, "check the URL and that the database accepts connections")
         raise StoreError(f"cannot open the store {safe}: {reason}; {fix}") from None
     return engine
+
+
+def inserted_key(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row an INSERT added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise ObserverError("the database did not report the key of the row it added")
+    return int(key[0])

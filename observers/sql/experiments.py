@@ -8,6 +8,7 @@ new one. Source files go to the content-addressed blobs, once per content.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -18,6 +19,7 @@ import orjson
 import sqlalchemy as sa
 
 from gnomon.observers.sql.blobs import store_file
+from gnomon.observers.sql.database import inserted_key
 from gnomon.observers.sql.schema import (
     experiment_dependencies,
     experiment_repositories,
@@ -54,7 +56,7 @@ def _store_sources(transact: Transact[Any], experiment: dict[str, Any]) -> list[
         relpath, given = str(entry[0]), (entry[1] if len(entry) > 1 else None)
         path = os.path.join(base_dir, relpath)
         try:
-            digest, _ = transact(lambda conn, path=path: store_file(conn, path))
+            digest, _ = transact(functools.partial(store_file, path=path))
         except OSError as error:
             logger.warning("source %s could not be read (%s): recorded without its content", path, error)
             digest = given
@@ -82,15 +84,17 @@ def store_experiment(transact: Transact[Any], experiment: dict[str, Any]) -> int
         ).scalar()
         if found is not None:
             return int(found)
-        key = conn.execute(
-            sa.insert(experiments).values(
-                digest=digest,
-                name=str(experiment.get("name") or "")[:255],
-                mainfile=experiment.get("mainfile"),
-                base_dir=experiment.get("base_dir"),
-                info=experiment,
+        key = inserted_key(
+            conn.execute(
+                sa.insert(experiments).values(
+                    digest=digest,
+                    name=str(experiment.get("name") or "")[:255],
+                    mainfile=experiment.get("mainfile"),
+                    base_dir=experiment.get("base_dir"),
+                    info=experiment,
+                )
             )
-        ).inserted_primary_key[0]
+        )
         if sources:
             conn.execute(
                 sa.insert(experiment_sources),
@@ -125,4 +129,5 @@ def store_experiment(transact: Transact[Any], experiment: dict[str, Any]) -> int
             )
         return int(key)
 
-    return transact(insert)
+    key: int = transact(insert)
+    return key

@@ -236,7 +236,7 @@ class FilterCompiler:
         if value is None:
             if op != "eq":
                 return False
-            present = value_col.is_not(None)
+            present: sa.ColumnElement[bool] = value_col.is_not(None)
             if special_col is not None:
                 present = sa.or_(present, special_col.is_not(None))
             return sa.not_(where(present))

@@ -37,9 +37,9 @@ from gnomon.events import (
     StartedEvent,
     thaw,
 )
-from gnomon.observers.sacred_methods import SacredMethods
 from gnomon.observers.cleanup import close_when_collected
 from gnomon.observers.reachability import reach
+from gnomon.observers.sacred_methods import SacredMethods
 from gnomon.observers.sql.blobs import blob_exists, store_file
 from gnomon.observers.sql.bulk import store_batch
 from gnomon.observers.sql.database import checkpoint, create_engine, migrate

@@ -230,7 +230,7 @@ class SqlReader:
         """Every metric of a run, Sacred's shape: ``{name: {steps, values, timestamps}}``."""
         with self.engine.connect() as conn:
             names = list(conn.execute(sa.select(metrics.c.name).where(metrics.c.run == self._key(conn, run_id))).scalars())
-        out = {}
+        out: dict[str, dict[str, list[Any]]] = {}
         for name in sorted(names):
             steps, values, stamps = self.metric_series(run_id, name)
             out[name] = {"steps": steps, "values": values, "timestamps": stamps}

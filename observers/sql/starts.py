@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from gnomon.errors import ObserverError
 from gnomon.events import QueuedEvent, StartedEvent, thaw
+from gnomon.observers.sql.database import inserted_key
 from gnomon.observers.sql.schema import runs
 
 __all__ = ["record_start", "run_values"]
@@ -96,7 +97,7 @@ def record_start(
             )
         ).first()
         if row is None:
-            key = conn.execute(sa.insert(runs).values(run_id=run_id, **values)).inserted_primary_key[0]
+            key = inserted_key(conn.execute(sa.insert(runs).values(run_id=run_id, **values)))
             return int(key), run_id
         stored_uid = (row.meta or {}).get("run_uid") if isinstance(row.meta, dict) else None
         if stored_uid is not None and event.run_uid is not None:
@@ -119,7 +120,7 @@ def record_start(
     if found is not None:
         return found
     placeholder = "new-" + uuid.uuid4().hex
-    key = int(conn.execute(sa.insert(runs).values(run_id=placeholder, **values)).inserted_primary_key[0])
+    key = inserted_key(conn.execute(sa.insert(runs).values(run_id=placeholder, **values)))
     run_id = str(key)
     while conn.execute(sa.select(runs.c.id).where(runs.c.run_id == run_id)).first():
         run_id = f"{key}-{uuid.uuid4().hex[:6]}"  # a run was stored under this id by hand

@@ -35,7 +35,7 @@ else:
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url"
     )
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(url or "")
     with engine.connect() as conn:
         _run(conn)
         conn.commit()
