@@ -26,8 +26,6 @@ import click
 from gnomon.cli.options import BUILTIN_OPTIONS, CLIOption, custom_options, normalize_options
 from gnomon.cli.updates import is_config_file_name, parse_updates
 from gnomon.cli.usage import command_help, format_help, format_usage
-from gnomon.sacred_gaps import MISSING_FLAGS, missing_flag_message
-from gnomon.tracebacks import filtered_traceback
 from gnomon.errors import (
     CommandNotFoundError,
     ConfigError,
@@ -35,6 +33,8 @@ from gnomon.errors import (
     GnomonError,
     NamedConfigNotFoundError,
 )
+from gnomon.sacred_gaps import MISSING_FLAGS, missing_flag_message
+from gnomon.tracebacks import filtered_traceback
 
 if TYPE_CHECKING:
     from gnomon.run import Run
