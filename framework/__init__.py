@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "SETTINGS",
     "CircularDependencyError",
     "ConfigAddedError",
     "ConfigError",
@@ -27,7 +28,6 @@ __all__ = [
     "ObserverError",
     "Run",
     "RunNotFoundError",
-    "SETTINGS",
     "SacredError",
     "SacredInterrupt",
     "StoreError",

@@ -36,7 +36,9 @@ __all__ = [
 class NamedConfigSource(Protocol):
     """What the built-in commands need of an experiment: its named configs, its ingredients' included."""
 
-    def gather_named_configs(self) -> Iterable[tuple[str, Any]]: ...
+    def gather_named_configs(self) -> Iterable[tuple[str, Any]]:
+        """``(dotted name, named config)`` of every named config."""
+        ...
 
 
 STYLES = {"added": "green", "modified": "blue", "typechanged": "red", "doc": "dim"}

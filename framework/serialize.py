@@ -272,7 +272,7 @@ def _short_repr(value: Any) -> str:
 
 
 def _encode_library_value(value: Any, where: str) -> Any:
-    """numpy and pandas values, recognised by module name so neither is imported here."""
+    """Numpy and pandas values, recognised by module name so neither is imported here."""
     module = type(value).__module__.split(".")[0]
     if module == "numpy":
         import numpy as np

@@ -18,7 +18,6 @@ time in different threads, so built-in observers keep their per-run state keyed 
 from __future__ import annotations
 
 import logging
-
 from datetime import datetime
 from typing import Any
 
@@ -183,9 +182,11 @@ class SacredObserverAdapter(Observer):
 
     @property
     def name(self) -> str:
+        """The wrapped class's name, as warnings and the spool show it."""
         return type(self.observer).__name__
 
     def to_url(self) -> str | None:
+        """The wrapped observer's ``url`` attribute, if it has one (``gnomon sync`` rebuilds it from there)."""
         return getattr(self.observer, "url", None)
 
     def _method(self, name: str) -> Any:
@@ -205,12 +206,15 @@ class SacredObserverAdapter(Observer):
         return method(**start_kwargs(event, typed_run_id(event.run_id)))
 
     def on_queued(self, event: QueuedEvent) -> Any:
+        """``queued_event(...)``; its return value is the id it suggests."""
         return self._start(event)
 
     def on_started(self, event: StartedEvent) -> Any:
+        """``started_event(...)``; its return value is the id it suggests."""
         return self._start(event)
 
     def on_output(self, event: OutputEvent) -> None:
+        """Kept for the next ``heartbeat_event``, which receives the whole output as Sacred passed it."""
         if self._method("heartbeat_event") is None:
             return  # only heartbeat_event receives the output
         # A replayed event (same offset) must not duplicate text.
@@ -228,6 +232,7 @@ class SacredObserverAdapter(Observer):
         self._output_length = event.offset + len(event.text)
 
     def on_metrics(self, event: MetricsEvent) -> None:
+        """Kept for the next heartbeat's ``log_metrics``, grouped by name as Sacred passed them."""
         if self._method("log_metrics") is None:
             return
         for name, entry in metrics_by_name(event.series).items():
@@ -242,6 +247,7 @@ class SacredObserverAdapter(Observer):
         return text
 
     def on_heartbeat(self, event: HeartbeatEvent) -> None:
+        """``log_metrics`` with the points since the last beat, then ``heartbeat_event``."""
         if event.info is not None:
             self._info = thaw(event.info)
         log_metrics = self._method("log_metrics")
@@ -264,21 +270,27 @@ class SacredObserverAdapter(Observer):
             method(**event_kwargs(event))
 
     def on_resource(self, event: ResourceEvent) -> None:
+        """``resource_event(...)`` with Sacred's arguments."""
         self._call("resource_event", event)
 
     def on_artifact(self, event: ArtifactEvent) -> None:
+        """``artifact_event(...)`` with Sacred's arguments."""
         self._call("artifact_event", event)
 
     def on_completed(self, event: CompletedEvent) -> None:
+        """``completed_event(...)`` with Sacred's arguments."""
         self._call("completed_event", event)
 
     def on_failed(self, event: FailedEvent) -> None:
+        """``failed_event(...)`` with Sacred's arguments."""
         self._call("failed_event", event)
 
     def on_interrupted(self, event: InterruptedEvent) -> None:
+        """``interrupted_event(...)`` with Sacred's arguments."""
         self._call("interrupted_event", event)
 
     def flush(self) -> None:
+        """``join()``: the run has ended and every event was delivered."""
         join = self._method("join")
         if join is not None:
             join()

@@ -28,7 +28,14 @@ from gnomon.errors import GnomonError, ObserverError, UnknownObserverError
 from gnomon.observers.base import Observer
 from gnomon.redaction import redact_url
 
-__all__ = ["ENTRY_POINT_GROUP", "STORE_ENTRY_POINT_GROUP", "available_schemes", "observer_from_url", "reset", "store_class"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "STORE_ENTRY_POINT_GROUP",
+    "available_schemes",
+    "observer_from_url",
+    "reset",
+    "store_class",
+]
 
 ENTRY_POINT_GROUP = "gnomon.observers"
 #: The read side: URL scheme -> a class implementing :class:`gnomon.query.protocol.RunStore`.

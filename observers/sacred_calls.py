@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -48,15 +48,15 @@ __all__ = [
 def naive_utc(time: datetime) -> datetime:
     """Sacred passed naive UTC datetimes; observers written for it expect them."""
     if time.tzinfo is not None:
-        time = time.astimezone(timezone.utc)
+        time = time.astimezone(UTC)
     return time.replace(tzinfo=None)
 
 
 def aware_utc(time: datetime) -> datetime:
     """A time from Sacred's side (naive means UTC) as gnomon's tz-aware UTC time."""
     if time.tzinfo is None:
-        return time.replace(tzinfo=timezone.utc)
-    return time.astimezone(timezone.utc)
+        return time.replace(tzinfo=UTC)
+    return time.astimezone(UTC)
 
 
 def start_kwargs(event: StartedEvent | QueuedEvent, run_id: Any) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def metrics_by_name(series: Mapping[str, MetricSeries]) -> dict[str, dict[str, A
             "name": name,
             "steps": list(points.steps),
             "values": list(points.values),
-            "timestamps": [datetime.fromtimestamp(t, timezone.utc).replace(tzinfo=None) for t in points.timestamps],
+            "timestamps": [datetime.fromtimestamp(t, UTC).replace(tzinfo=None) for t in points.timestamps],
         }
         for name, points in series.items()
     }

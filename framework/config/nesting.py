@@ -38,10 +38,14 @@ class IngredientNode(Protocol):
     """
 
     @property
-    def path(self) -> str: ...
+    def path(self) -> str:
+        """Where the ingredient's config sits in the whole config ("" for the experiment)."""
+        ...
 
     @property
-    def ingredients(self) -> Sequence[IngredientNode]: ...
+    def ingredients(self) -> Sequence[IngredientNode]:
+        """The ingredients it includes directly."""
+        ...
 
 
 def sub_ingredients(ingredient: IngredientNode) -> list[IngredientNode]:

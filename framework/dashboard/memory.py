@@ -63,7 +63,10 @@ class TrimAfterHeavyRequests:
     def __init__(self, app: _App) -> None:
         self.app = app
 
-    async def __call__(self, scope: _Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]) -> None:
+    async def __call__(
+        self, scope: _Scope, receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
+    ) -> None:
+        """Serve the request; trim afterwards when it took longer than :data:`HEAVY_SECONDS`."""
         if scope["type"] != "http" or _TRIM is None:
             await self.app(scope, receive, send)
             return

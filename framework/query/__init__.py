@@ -55,9 +55,11 @@ def __getattr__(name: str) -> object:
 
 
 def open(url_or_path: str | os.PathLike[str], *, died_after: float | None = None) -> Store:  # noqa: A001
-    """Open a store for reading: a file-storage folder (path or ``file://``), ``sqlite:///…``,
-    ``postgresql://…``, ``mysql+pymysql://…`` (MariaDB/MySQL), ``mongodb://host:port/db`` or
-    Sacred's ``host:port:db``.
+    """Open a store for reading, whatever wrote it.
+
+    A file-storage folder (path or ``file://``), ``sqlite:///…``, ``postgresql://…``,
+    ``mysql+pymysql://…`` (MariaDB/MySQL), ``mongodb://host:port/db`` or Sacred's
+    ``host:port:db``.
 
     ``died_after`` (seconds) fixes when a silent RUNNING run counts as ``DIED``; by
     default three of its beat intervals, at least 120 s. A store that cannot be

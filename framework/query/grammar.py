@@ -25,7 +25,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gnomon.errors import FilterError
@@ -48,7 +48,7 @@ from gnomon.query.tree import (
     StartsWith,
 )
 
-__all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse", "parse_duration", "path_from_text", "from_keywords"]
+__all__ = ["MAX_DEPTH", "MAX_LENGTH", "from_keywords", "parse", "parse_duration", "path_from_text"]
 
 MAX_LENGTH = 4000
 MAX_DEPTH = 50
@@ -80,7 +80,9 @@ def parse_duration(text: str) -> timedelta:
     """``"90s"``, ``"15m"``, ``"2h"``, ``"3d"``, ``"1w"`` (a bare number is seconds)."""
     match = _DURATION.match(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a duration: write a number and a unit, e.g. '90s', '15m', '2h', '3d' or '1w'")
+        raise ValueError(
+            f"{text!r} is not a duration: write a number and a unit, e.g. '90s', '15m', '2h', '3d' or '1w'"
+        )
     unit = match.group(2).lower() if match.group(2) else None
     return timedelta(seconds=float(match.group(1)) * _UNITS[unit])
 
@@ -315,7 +317,7 @@ def _describe(tree: ast.AST) -> str:
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def parse(text: str, *, now: datetime | None = None) -> Node:
@@ -323,7 +325,7 @@ def parse(text: str, *, now: datetime | None = None) -> Node:
     if not isinstance(text, str):
         raise FilterError(f"a filter is a string, not {type(text).__name__}")
     _check_size(text)
-    parser = _Parser(text, now or datetime.now(timezone.utc))
+    parser = _Parser(text, now or datetime.now(UTC))
     if not parser.source.strip():
         raise FilterError("the filter is empty", text=text, position=0)
     try:
@@ -345,7 +347,7 @@ def path_from_text(text: str) -> Path:
     parts = tuple(text.split("."))
     if parts and parts[0] == "metrics" and len(parts) >= 3:
         return ("metrics", ".".join(parts[1:-1]), parts[-1])
-    return _Parser(text, datetime.now(timezone.utc)).checked_path(parts, 0)
+    return _Parser(text, datetime.now(UTC)).checked_path(parts, 0)
 
 
 _KEYWORD_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "startswith", "endswith", "exists")
@@ -357,7 +359,7 @@ def from_keywords(path_ops: Mapping[str, Any], *, now: datetime | None = None) -
     ``__`` separates path segments; a trailing operator name (``eq ne lt le gt ge in
     contains startswith endswith exists``) selects the comparison, ``eq`` by default.
     """
-    parser = _Parser("", now or datetime.now(timezone.utc))
+    parser = _Parser("", now or datetime.now(UTC))
     nodes: list[Node] = []
     for key, value in path_ops.items():
         segments = key.split("__")

@@ -41,7 +41,13 @@ class Graph:
             "root": self.root,
             "nodes": [{"run_id": run_id, **summary} for run_id, summary in self.nodes.items()],
             "edges": [
-                {"source": e.source, "artifact": e.artifact, "target": e.target, "resource": e.resource, "digest": e.digest}
+                {
+                    "source": e.source,
+                    "artifact": e.artifact,
+                    "target": e.target,
+                    "resource": e.resource,
+                    "digest": e.digest,
+                }
                 for e in self.edges
             ],
         }

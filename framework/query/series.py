@@ -33,6 +33,7 @@ class Arrays:
 
     @classmethod
     def of(cls, steps: Sequence[int], values: Sequence[float | None], times: Sequence[float]) -> Arrays:
+        """From lists as backends read them (a None value becomes NaN)."""
         import numpy as np
 
         return cls(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from gnomon.errors import FilterError, RunNotFoundError
@@ -74,14 +74,14 @@ def _order_paths(order_by: str | Sequence[str] | None) -> list[tuple[Path, bool]
 
 def _time(value: Any, name: str) -> datetime:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)  # a naive datetime is local time, as Python takes it
+        return value.astimezone(UTC)  # a naive datetime is local time, as Python takes it
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)  # ISO text without a zone is UTC, as in filters
-            return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
         except ValueError:
             try:
-                return datetime.now(timezone.utc) - grammar.parse_duration(value)
+                return datetime.now(UTC) - grammar.parse_duration(value)
             except ValueError:
                 pass
     raise FilterError(f"{name}={value!r} is not a time: give a datetime, an ISO 8601 string or a duration like '2d'")
@@ -144,7 +144,7 @@ class Store:
         strings, or durations such as ``"2d"`` meaning that long ago); ``path_ops`` are
         keyword filters such as ``config__lr__lt=0.01``.
         """
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         parts: list[Node] = []
         if where is not None:
             parts.append(grammar.parse(where, now=now) if isinstance(where, str) else where)
@@ -176,7 +176,7 @@ class Store:
             record = self.backend.run(run_id)
         except KeyError:
             raise RunNotFoundError(f"no run with id {run_id!r} in {self.url}") from None
-        return StoredRun(self, self._finish(record, datetime.now(timezone.utc)), full=True)
+        return StoredRun(self, self._finish(record, datetime.now(UTC)), full=True)
 
     __getitem__ = run
 
@@ -252,7 +252,7 @@ class RunSet:
         roots = roots | self._filter_roots()
         if self._records is not None and roots <= self._roots:
             return self._records
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         pushed, exact = self._plan(now)
         backend = self.store.backend
         push_order = exact and all(
@@ -298,7 +298,7 @@ class RunSet:
         """How many runs match (one cheap backend query when the filter is fully pushed down)."""
         if self._records is not None:
             return len(self._records)
-        pushed, exact = self._plan(datetime.now(timezone.utc))
+        pushed, exact = self._plan(datetime.now(UTC))
         if exact and self.limit is None:
             return 0 if pushed == Const(False) else self.store.backend.count(pushed)
         return len(self._fetch())
@@ -320,7 +320,9 @@ class RunSet:
     def rows(self, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """The runs as dicts of columns (``run_id`` first), without pandas; see :meth:`df` for the columns."""
         records, all_rows, chosen = self._table(columns)
-        return [{"run_id": r["run_id"], **{c: row.get(c) for c in chosen}} for r, row in zip(records, all_rows, strict=True)]
+        return [
+            {"run_id": r["run_id"], **{c: row.get(c) for c in chosen}} for r, row in zip(records, all_rows, strict=True)
+        ]
 
     def _table(self, columns: Sequence[str] | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
         """The records, each one's full row of columns, and the column names chosen (in order)."""

@@ -12,7 +12,7 @@ import io
 import json
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Artifact", "Source", "StoredRun", "series_frame"]
 
-_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml"}
+_IMAGE_TYPES = {
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".svg": "image/svg+xml",
+}  # fmt: skip
 
 
 class Artifact:
@@ -262,7 +264,9 @@ class StoredRun:
         """One metric as a DataFrame (``step, value, time``), optionally zoomed, downsampled and smoothed."""
         if name not in self._record.get("metrics", {}):
             raise KeyError(f"run {self.id} has no metric {name!r}; it has {sorted(self._record.get('metrics', {}))}")
-        frame = series_frame(self._store, [self._record], [name], x=x, max_points=max_points, smooth=smooth, window=range)
+        frame = series_frame(
+            self._store, [self._record], [name], x=x, max_points=max_points, smooth=smooth, window=range
+        )
         return frame.drop(columns=["run_id", "name"]).reset_index(drop=True)
 
     @property
@@ -327,7 +331,9 @@ def _each_series(
         yield from sorted(_arrays(store, records, names).items(), key=lambda kv: kv[0])
 
 
-def _arrays(store: Store, records: Sequence[Mapping[str, Any]], names: Sequence[str] | None) -> dict[tuple[str, str], Arrays]:
+def _arrays(
+    store: Store, records: Sequence[Mapping[str, Any]], names: Sequence[str] | None
+) -> dict[tuple[str, str], Arrays]:
     """The wanted series of these runs, from the cache where still valid, the rest in one backend call."""
     from gnomon.query.series import Arrays
 
@@ -441,5 +447,5 @@ def series_frame(
 
 def _posix(value: Any) -> float:
     if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
     return float(value)

@@ -172,7 +172,9 @@ class Const:
     value: bool
 
 
-Node: TypeAlias = Cmp | In | Contains | Exists | StartsWith | EndsWith | Matches | LastSeenBefore | And | Or | Not | Const
+Node: TypeAlias = (
+    Cmp | In | Contains | Exists | StartsWith | EndsWith | Matches | LastSeenBefore | And | Or | Not | Const
+)
 
 _ATOMS = (Cmp, In, Contains, Exists, StartsWith, EndsWith, Matches, LastSeenBefore)
 

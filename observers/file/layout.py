@@ -23,7 +23,7 @@ import secrets
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,7 @@ DIGEST_CHARS = 32
 def iso(time: datetime) -> str:
     """A datetime as Sacred stores it: naive UTC in :data:`ISO_FORMAT`."""
     if time.tzinfo is not None:
-        time = time.astimezone(timezone.utc).replace(tzinfo=None)
+        time = time.astimezone(UTC).replace(tzinfo=None)
     return time.strftime(ISO_FORMAT)
 
 
@@ -87,7 +87,7 @@ def iso_json_array(stamps: Sequence[float]) -> bytes:
     try:
         if _NAIVE_UTC_FROM_TIMESTAMP is not None:
             return orjson.dumps(list(map(_NAIVE_UTC_FROM_TIMESTAMP, stamps)))
-        return orjson.dumps(list(map(datetime.fromtimestamp, stamps, repeat(timezone.utc)))).replace(b"+00:00", b"")
+        return orjson.dumps(list(map(datetime.fromtimestamp, stamps, repeat(UTC)))).replace(b"+00:00", b"")
     except (TypeError, ValueError, OverflowError, OSError):
         return orjson.dumps([_iso_or_none(stamp) for stamp in stamps])
 
@@ -97,7 +97,7 @@ _NAIVE_UTC_FROM_TIMESTAMP = datetime.utcfromtimestamp if sys.version_info < (3, 
 
 def _iso_or_none(stamp: Any) -> str | None:
     try:
-        return datetime.fromtimestamp(stamp, timezone.utc).replace(tzinfo=None).isoformat()
+        return datetime.fromtimestamp(stamp, UTC).replace(tzinfo=None).isoformat()
     except (TypeError, ValueError, OverflowError, OSError):
         return None
 

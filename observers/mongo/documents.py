@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gnomon.serialize import TYPE_KEY
@@ -131,7 +131,7 @@ def gridfs_stand_in(file_id: Any, length: int) -> dict[str, Any]:
 def bson_date(time: datetime) -> datetime:
     """A tz-aware time as the naive UTC datetime BSON stores (millisecond precision)."""
     if time.tzinfo is not None:
-        time = time.astimezone(timezone.utc).replace(tzinfo=None)
+        time = time.astimezone(UTC).replace(tzinfo=None)
     return time.replace(microsecond=time.microsecond // 1000 * 1000)
 
 
@@ -154,7 +154,7 @@ class OutputWindow:
     The whole output is in GridFS; this is what Omniboard shows in the run's page.
     """
 
-    __slots__ = ("head", "tail", "chars", "file_note")
+    __slots__ = ("chars", "file_note", "head", "tail")
 
     def __init__(self, head: str = "", tail: str = "", chars: int | None = None, file_note: str = "") -> None:
         self.head, self.tail = head, tail

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gnomon.observers.mongo.documents import escape_key
@@ -189,7 +189,7 @@ def _not(item: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ values
 def _bson_time(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def _time_bound(op: str, value: datetime) -> tuple[str, datetime] | None:

@@ -1,4 +1,4 @@
-"""Integer run ids, safe when many runs start at once and when the collection holds other ids.
+r"""Integer run ids, safe when many runs start at once and when the collection holds other ids.
 
 Omniboard and Incense need integer ``_id``\\ s. A counter document per runs
 collection (``gnomon_counters``, ``{_id: <runs collection>, seq}``) hands them out
@@ -11,6 +11,7 @@ counter is seeded again and the next id is tried. Non-numeric ids are ignored.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from gnomon.errors import ObserverError
@@ -29,12 +30,10 @@ def _max_numeric_id(runs: Any) -> int:
 def _seed(db: Any, runs_name: str) -> None:
     from pymongo.errors import DuplicateKeyError
 
-    try:
+    with contextlib.suppress(DuplicateKeyError):  # another process created it at the same moment
         db[COUNTERS].update_one(
             {"_id": runs_name}, {"$max": {"seq": _max_numeric_id(db[runs_name])}}, upsert=True
         )
-    except DuplicateKeyError:  # another process created it at the same moment
-        pass
 
 
 def _next_id(db: Any, runs_name: str) -> int:

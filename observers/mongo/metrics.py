@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gnomon.events import MetricSeries
@@ -212,5 +212,5 @@ def to_posix(value: Any) -> float:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return (value - _EPOCH).total_seconds()
-        return value.astimezone(timezone.utc).timestamp()
+        return value.astimezone(UTC).timestamp()
     return float(value)

@@ -1,4 +1,4 @@
-"""MongoObserver: runs in MongoDB, in Sacred's schema, written incrementally.
+r"""MongoObserver: runs in MongoDB, in Sacred's schema, written incrementally.
 
 Collections (with ``collection_prefix="p"``: ``p_runs`` and ``p_metrics``)::
 
@@ -117,9 +117,12 @@ class MongoObserver(SacredMethods):
         self._store: FileStore | None = None
         self._lock = threading.Lock()
         self._runs: dict[Any, RunState] = {}
-        self.url = build_url(
-            with_uri_options(target.client_url, self._client_kwargs), self.db_name, self.collection_prefix, self.priority, self.overwrite
-        ) if client is None or seeds else None
+        url = with_uri_options(target.client_url, self._client_kwargs)
+        self.url = (
+            build_url(url, self.db_name, self.collection_prefix, self.priority, self.overwrite)
+            if client is None or seeds
+            else None
+        )
         self._client_kwargs.setdefault("serverSelectionTimeoutMS", DEFAULT_SERVER_SELECTION_TIMEOUT_MS)
         if strict:
             self._check_server()
@@ -306,7 +309,9 @@ class MongoObserver(SacredMethods):
             db[self.runs_name].insert_one(doc)
         else:
             run_id = insert_with_new_id(db, self.runs_name, doc)
-        output = OutputFile.create(db, "fs", f"captured_out://{self.runs_name}/{run_id}", run_id, bson_date(event.time), output_id)
+        output = OutputFile.create(
+            db, "fs", f"captured_out://{self.runs_name}/{run_id}", run_id, bson_date(event.time), output_id
+        )
         state = RunState(
             run_id=run_id, output=output, window=window_of(output),
             metrics=MetricsWriter(db[self.metrics_name], db[self.runs_name], run_id),

@@ -10,7 +10,7 @@ every metric, whatever number of documents they were stored in.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from gnomon import serialize
@@ -62,7 +62,7 @@ class MongoReader:
             if key in ("config", "info", "result", "meta", "host", "experiment"):
                 value = self._restore(value)
             elif key in _DATES and value is not None:
-                value = value.replace(tzinfo=timezone.utc)
+                value = value.replace(tzinfo=UTC)
             run[key] = value
         info = run.get("info") or {}
         info.pop("metrics", None)

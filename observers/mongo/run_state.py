@@ -48,7 +48,7 @@ class RunState:
 
 
 def doc_id_of(run_id: Any) -> Any:
-    """gnomon's string run id as the stored ``_id`` (digits are stored as integers)."""
+    """Gnomon's string run id as the stored ``_id`` (digits are stored as integers)."""
     if isinstance(run_id, str) and run_id.isdigit():
         return int(run_id)
     return run_id

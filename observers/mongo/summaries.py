@@ -12,7 +12,7 @@ none, and theirs are computed from their series, all such runs in one query
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gnomon import serialize
@@ -45,7 +45,7 @@ def projection(roots: Iterable[str] = (), fields: Iterable[str] = _BASE) -> dict
 
 
 def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def restore(value: Any, load: Callable[[Any], Any]) -> Any:

@@ -39,7 +39,15 @@ from gnomon.errors import ObserverError, StoreError
 from gnomon.observers.sql.schema import HEAD_REVISION, VERSION_TABLE
 from gnomon.observers.sql.url import engine_url, redact
 
-__all__ = ["MIGRATIONS_DIR", "checkpoint", "create_engine", "current_revision", "inserted_key", "migrate", "open_store_engine"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "checkpoint",
+    "create_engine",
+    "current_revision",
+    "inserted_key",
+    "migrate",
+    "open_store_engine",
+]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _LOCK_NAME = "gnomon-migrate"

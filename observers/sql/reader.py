@@ -229,7 +229,8 @@ class SqlReader:
     def metrics(self, run_id: str) -> dict[str, dict[str, list[Any]]]:
         """Every metric of a run, Sacred's shape: ``{name: {steps, values, timestamps}}``."""
         with self.engine.connect() as conn:
-            names = list(conn.execute(sa.select(metrics.c.name).where(metrics.c.run == self._key(conn, run_id))).scalars())
+            query = sa.select(metrics.c.name).where(metrics.c.run == self._key(conn, run_id))
+            names = list(conn.execute(query).scalars())
         out: dict[str, dict[str, list[Any]]] = {}
         for name in sorted(names):
             steps, values, stamps = self.metric_series(run_id, name)

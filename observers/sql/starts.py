@@ -58,7 +58,9 @@ def _same_json(stored: Any, given: Any) -> bool:
         return False
 
 
-def _stored_before(conn: sa.Connection, values: dict[str, Any], time_column: str, time: datetime) -> tuple[int, str] | None:
+def _stored_before(
+    conn: sa.Connection, values: dict[str, Any], time_column: str, time: datetime
+) -> tuple[int, str] | None:
     """The run this id-less start event stored already, if it did."""
     column = runs.c[time_column]
     candidates = conn.execute(

@@ -8,7 +8,7 @@ binary JSON type (``JSONB``) worth using.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ class _Json(sa.types.TypeDecorator[Any]):
     hashable = False
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        """JSONB on PostgreSQL (indexable, compact), JSON elsewhere."""
         if dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import JSONB
 
@@ -90,6 +91,7 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        """PostgreSQL's TIMESTAMP WITH TIME ZONE, MariaDB's DATETIME(6), else a plain DateTime."""
         if dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import TIMESTAMP
 
@@ -101,16 +103,18 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return dialect.type_descriptor(sa.DateTime())
 
     def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """A tz-aware UTC time as the column holds it (naive UTC where the column has no zone)."""
         if value is None:
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
         return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        """Back to a tz-aware UTC time, whatever the database kept."""
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

@@ -46,9 +46,10 @@ def engine_url(url: str | URL) -> URL:
     backend, _, driver = parsed.drivername.partition("+")
     if not driver and backend in _DEFAULT_DRIVERS:
         parsed = parsed.set(drivername=f"{backend}+{_DEFAULT_DRIVERS[backend]}")
-    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
-        if not parsed.database.startswith("file:"):
-            parsed = parsed.set(database=os.path.abspath(os.path.expanduser(parsed.database)))
+    if backend == "sqlite" and parsed.database and parsed.database not in (":memory:",) and not (
+        parsed.database.startswith("file:")
+    ):
+        parsed = parsed.set(database=os.path.abspath(os.path.expanduser(parsed.database)))
     if backend in ("mysql", "mariadb") and "charset" not in parsed.query:
         parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     return parsed
