@@ -89,7 +89,7 @@ if TYPE_CHECKING:
     from gnomon.experiment import Experiment
     from gnomon.host import host_info_gatherer, host_info_getter
     from gnomon.ingredient import Ingredient
-    from gnomon.query import open
+    from gnomon.query import open  # noqa: A004 - gnomon.open(url) is the read API's entry point
     from gnomon.run import Run
     from gnomon.settings import SETTINGS
 

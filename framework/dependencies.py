@@ -46,7 +46,7 @@ def module_names(globs: Mapping[str, Any]) -> Iterator[str]:
         else:
             try:
                 name = getattr(value, "__module__", None)
-            except Exception:  # objects with odd attribute access
+            except Exception:  # noqa: BLE001 - objects with odd attribute access
                 continue
         if isinstance(name, str) and name:
             yield name

@@ -239,7 +239,7 @@ def get_host_info(additional: Sequence[HostInfoGatherer] = ()) -> dict[str, Any]
             info[gatherer.name] = _plain(value, gatherer.name) if index >= custom else value
         except IgnoreHostInfo:
             continue
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a user's gatherer may raise anything; the run goes on
             warnings.warn(
                 f"Host info gatherer {gatherer.name!r} failed and is left out: "
                 f"{type(error).__name__}: {error}",

@@ -75,14 +75,14 @@ def replay(
         for index, (row_id, seq, kind, _, payload) in enumerate(rows):
             try:
                 event = event_from_dict(orjson.loads(payload))
-            except Exception as error:  # any way a row cannot be read makes it bad
+            except Exception as error:  # noqa: BLE001 - any way a row cannot be read makes it bad
                 problem = f"cannot be read back: {one_line(error)}"
             else:
                 if own_id is not None and event.run_id != own_id:
                     event = dataclasses.replace(event, run_id=own_id)
                 try:
                     result = observer.handle(event)
-                except Exception as error:  # sorted into "away" and "rejected"
+                except Exception as error:  # noqa: BLE001 - sorted into "away" and "rejected"
                     if not rejected(error):
                         outcome.outage = error
                         outcome.left = len(rows) - index
@@ -112,7 +112,7 @@ def replay(
         if flush is not None and outcome.delivered:
             try:
                 flush()
-            except Exception as error:  # reported like any store that went away
+            except Exception as error:  # noqa: BLE001 - reported like any store that went away
                 outcome.outage = outcome.outage or error
     spool.tidy(run_uid)
     return outcome

@@ -331,7 +331,7 @@ def _deliver(
         else:
             observer = _observer_from_url(target)
         target_observer = as_observer(observer)
-    except Exception as error:  # one store that cannot be opened must not stop the others
+    except Exception as error:  # noqa: BLE001 - one store that cannot be opened must not stop the others
         reason = f"the store cannot be opened: {one_line(error)}"
         if key is not None:
             away[key] = reason

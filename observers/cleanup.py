@@ -31,7 +31,7 @@ def _close_in_background(close: Callable[[], object], what: str) -> None:
     def run() -> None:
         try:
             close()
-        except Exception as error:  # nothing is waiting for this: note it and go on
+        except Exception as error:  # noqa: BLE001 - nothing is waiting for this: note it and go on
             logger.debug("closing the %s of a collected observer failed: %s", what, error)
 
     # RuntimeError: the interpreter is shutting down, and the OS closes the sockets.

@@ -140,7 +140,7 @@ def _load_class(scheme: str, url: str, group: str = ENTRY_POINT_GROUP) -> Any:
     for ep in candidates:
         try:
             return ep.load()
-        except Exception as error:  # a plugin's import may fail in any way
+        except Exception as error:  # noqa: BLE001 - a plugin's import may fail in any way
             last_error = error
             dist = _distribution(ep)
             failures.append(f"{ep.value} from {dist}: {type(error).__name__}: {error}")
@@ -198,7 +198,7 @@ def observer_from_url(url: str) -> Observer:
         raise ObserverError(
             f"the observer for {redact_url(url)!r} needs a module that is not installed: {error}"
         ) from None
-    except Exception as error:  # a malformed URL: each driver reports it its own way
+    except Exception as error:  # noqa: BLE001 - a malformed URL: each driver reports it its own way
         raise ObserverError(_bad_url(scheme, url, error)) from None
     if not isinstance(observer, Observer):
         from gnomon.observers.base import as_observer

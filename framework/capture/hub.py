@@ -160,7 +160,7 @@ class Hub:
             try:
                 if stream is not None:
                     stream.flush()
-            except Exception:  # a closed or broken stream must not stop the run
+            except Exception:  # noqa: BLE001 - a closed or broken stream must not stop the run
                 pass
         _libc_fflush()
 

@@ -32,7 +32,7 @@ def flush_all() -> None:
         try:
             if stream is not None:
                 stream.flush()
-        except Exception:  # a closed or broken stream must not stop the run
+        except Exception:  # noqa: BLE001 - a closed or broken stream must not stop the run
             pass
     _libc_fflush()
 
@@ -49,7 +49,7 @@ def _libc_fflush() -> None:
 
             _LIBC = ctypes.CDLL(None)
         _LIBC.fflush(None)
-    except Exception:  # no libc (Windows) or no fflush symbol: nothing to flush
+    except Exception:  # noqa: BLE001 - no libc (Windows) or no fflush symbol: nothing to flush
         _LIBC = False
 
 
@@ -57,7 +57,7 @@ def descriptor_of(stream: Any) -> int | None:
     """1 or 2 when ``stream`` says it writes to that descriptor, else None."""
     try:
         fd = stream.fileno()
-    except Exception:  # StringIO, a closed stream, a test runner's stand-in
+    except Exception:  # noqa: BLE001 - StringIO, a closed stream, a test runner's stand-in
         return None
     return fd if fd in (1, 2) else None
 

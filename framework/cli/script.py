@@ -359,7 +359,7 @@ def _config_keys(experiment: Any) -> set[str]:
     keys: set[str] = set()
     try:
         order = ingredient_order(experiment)
-    except Exception:  # a broken ingredient graph is reported by the run itself
+    except Exception:  # noqa: BLE001 - a broken ingredient graph is reported by the run itself
         return keys
     for ingredient in order:
         path = config_path(ingredient, experiment)

@@ -111,7 +111,7 @@ def command_help(name: str, function: Callable[..., Any]) -> str:
     target = inspect.unwrap(function)
     try:
         signature = str(inspect.signature(target, eval_str=True))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a signature that cannot be evaluated is shown unevaluated
         try:
             signature = str(inspect.signature(target))
         except (TypeError, ValueError):

@@ -74,7 +74,7 @@ def load_config_file(filename: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(f"Config file {name!r}: {error}.") from None
     except RecursionError:
         raise ConfigError(_too_deep(name)) from None
-    except Exception as error:  # each parser has its own error types; all mean "not readable"
+    except Exception as error:  # noqa: BLE001 - each parser has its own error types; all mean "not readable"
         raise ConfigError(
             f"Config file {name!r} is not valid {suffix[1:].upper()}: {error}"
         ) from None

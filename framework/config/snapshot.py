@@ -82,7 +82,7 @@ def _snapshot(value: Any, where: str, level: int) -> Any:
         return copy.deepcopy(value)
     except RecursionError:
         raise _NotConfig(_too_deep(where)) from None
-    except Exception as error:  # copying runs the value's own code, which may raise anything
+    except Exception as error:  # noqa: BLE001 - copying runs the value's own code, which may raise anything
         raise _NotConfig(_not_data(value, where, error)) from None
 
 

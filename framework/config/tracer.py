@@ -49,7 +49,7 @@ def type_changed(old: Any, new: Any) -> bool:
 def _differs(old: Any, new: Any) -> bool:
     try:
         return bool(old != new)
-    except Exception:  # numpy arrays and other values without a plain truth value
+    except Exception:  # noqa: BLE001 - numpy arrays and other values without a plain truth value
         return True
 
 

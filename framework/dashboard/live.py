@@ -97,7 +97,7 @@ class LiveFeed:
         self.polls += 1
         try:
             return self._runs.refresh()
-        except Exception:  # a store briefly unreachable must not end live updates for good
+        except Exception:  # noqa: BLE001 - a store briefly unreachable must not end live updates for good
             _log.warning("live update: reading the store failed; trying again", exc_info=True)
             return Changes()
 

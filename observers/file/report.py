@@ -55,7 +55,7 @@ def render_report(
         report = Template(filename=str(template)).render(
             run=entry, config=config, info=info, cout=cout, savedir=str(run_dir)
         )
-    except Exception as error:  # any template error: the run's record stays intact
+    except Exception as error:  # noqa: BLE001 - any template error: the run's record stays intact
         logger.warning(
             "report template %s failed for run folder %s: %s: %s",
             template,

@@ -87,7 +87,7 @@ class MongoRunStore:
         shown = _masked(text)
         try:
             target = parse_mongo_url(text)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - each malformed URL fails its own way
             raise StoreError(f"cannot open the MongoDB store {shown!r}: {error}") from None
         options = {k.lower() for k in target.client_options}
         kwargs: dict[str, Any] = {}
@@ -96,7 +96,7 @@ class MongoRunStore:
         client: Any = pymongo.MongoClient(target.client_url, **kwargs)
         try:
             client.admin.command("ping")
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any failure to reach the server is one line
             client.close()
             reason = str(error).split("\n")[0].split(", Timeout:")[0][:200]
             raise StoreError(

@@ -273,7 +273,7 @@ def open_store_engine(url: str) -> sa.Engine:
     safe = redact(url) if "://" in str(url) else str(url)
     try:
         parsed = engine_url(url)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy's URL parser raises several types
         raise StoreError(f"{safe} is not a database URL ({error}); write e.g. sqlite:///runs.db") from None
     backend = parsed.get_backend_name()
     kind = "mysql" if backend in ("mysql", "mariadb") else backend

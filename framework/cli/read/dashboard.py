@@ -75,7 +75,7 @@ def dashboard(
         app = create_app(chosen, read_only=read_only, died_after=died_after)
     except ReadError:
         raise
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any failure to build the app is one line, not a traceback
         first = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise ReadError(f"cannot open {redact(chosen)}: {first}") from None
     sock = _bind(host, port)

@@ -44,7 +44,7 @@ def opened(url: str | None, positional: str | None = None) -> Iterator[Store]:
         store = gnomon.query.open(chosen)
     except (GnomonError, ImportError):
         raise
-    except Exception as error:  # a backend that let a parsing or driver error through
+    except Exception as error:  # noqa: BLE001 - a backend that let a parsing or driver error through
         first = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise ReadError(
             f"cannot open {redact(chosen)}: {first}. Check the URL given with -S/--store or $GNOMON_STORE"
