@@ -95,5 +95,5 @@ class Heartbeat:
                             self.recorder._record_output()
                         elif points >= METRICS_EARLY_BATCH:
                             self.recorder._record_metrics()
-            except Exception:  # noqa: BLE001 - a recording problem must not kill the run
+            except Exception:  # a recording problem must not kill the run
                 logging.getLogger("gnomon.run").exception("Heartbeat failed")

@@ -106,7 +106,7 @@ class Artifact:
             import pickle
 
             with self.open() as stream:
-                return pickle.load(stream)  # noqa: S301 - explicitly allowed by the caller
+                return pickle.load(stream)  # unpickling: explicitly allowed by the caller
         if suffix == ".json":
             return json.loads(self.read_bytes())
         if suffix in (".csv", ".tsv"):
