@@ -38,25 +38,10 @@ from sides import (
     verdict,
     write_script,
 )
+from templates import BIG_CONFIG as SCRIPT
 
 ITEMS = 1_250_000
 TARGET = 1.0  # seconds the big list may add to an unobserved run
-
-SCRIPT = """\
-from {pkg} import Experiment
-
-ex = Experiment("big_config")
-
-
-@ex.config
-def config():
-    big = list(range(ITEMS))
-
-
-@ex.automain
-def main(big):
-    print("LENGTH", len(big))
-"""
 
 # (name, items the scope builds, arguments); every case but hello ends with ITEMS items.
 CASES = (

@@ -24,79 +24,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
+from stored_runs import populate
+
 SCRATCH = Path(os.environ.get("GNOMON_BENCH_DIR", Path(tempfile.gettempdir()) / "gnomon-bench-cli"))
-METRICS = ("loss", "val/loss", "acc")
-POINTS = 100
-
-
-def _config(i: int) -> dict[str, Any]:
-    return {
-        "seed": i,
-        "lr": 10 ** -(1 + i % 4),
-        "batch_size": 2 ** (4 + i % 5),
-        "epochs": 10,
-        "model": {
-            "name": ["mlp", "cnn", "rnn"][i % 3],
-            "depth": 2 + i % 6,
-            "width": [64, 128],
-            "dropout": 0.1 * (i % 5),
-            "act": {"name": "relu", "slope": 0.01},
-        },
-        "optim": {"name": ["adam", "sgd"][i % 2], "beta1": 0.9, "beta2": 0.999, "weight_decay": 1e-4},
-        "data": {"path": f"/data/set-{i % 7}", "augment": bool(i % 2), "split": [0.8, 0.1, 0.1]},
-    }
-
-
-def populate(observer: Any, n: int) -> None:
-    """Write ``n`` finished runs through an observer's own event methods (as benchmarks/query.py does)."""
-    from gnomon.events import CompletedEvent, HeartbeatEvent, MetricSeries, MetricsEvent, StartedEvent, freeze
-
-    base = datetime(2026, 1, 1, tzinfo=UTC)
-    for i in range(n):
-        t0 = base + timedelta(minutes=i)
-        run_id = observer.on_started(
-            StartedEvent(
-                run_id=None,
-                seq=0,
-                time=t0,
-                experiment=freeze(
-                    {
-                        "name": f"exp{i % 4}",
-                        "sources": [],
-                        "dependencies": [],
-                        "repositories": [],
-                        "base_dir": "/b",
-                        "mainfile": "m.py",
-                    }
-                ),
-                command="main",
-                host=freeze({"hostname": f"node{i % 9}", "os": ["Linux", "x"], "python_version": "3.11"}),
-                config=freeze(_config(i)),
-                meta=freeze({"command": "main", "options": {}, "beat_interval": 10.0, "pid": 1}),
-            )
-        )
-        stamp = t0.timestamp()
-        series = {
-            name: MetricSeries(
-                list(range(POINTS)),
-                [1.0 / (k + 1 + j + i % 10) for j in range(POINTS)],
-                [stamp + j for j in range(POINTS)],
-            )
-            for k, name in enumerate(METRICS)
-        }
-        observer.on_metrics(MetricsEvent(run_id=run_id, seq=1, time=t0, series=MappingProxyType(series)))
-        observer.on_heartbeat(
-            HeartbeatEvent(run_id=run_id, seq=2, time=t0 + timedelta(seconds=50), info=freeze({"n": i}))
-        )
-        observer.on_completed(CompletedEvent(run_id=run_id, seq=3, time=t0 + timedelta(seconds=60), result=float(i)))
-    if hasattr(observer, "flush"):
-        observer.flush()
-    observer.close()
 
 
 def store(kind: str, n: int) -> str:

@@ -34,18 +34,9 @@ import threading
 import time
 from pathlib import Path
 
-HELLO = """\
-import time
-from gnomon import Experiment
+from templates import HELLO_SLOW, for_gnomon
 
-ex = Experiment("hello")
-
-
-@ex.automain
-def main():
-    time.sleep(0.3)
-    print("hello from the run")
-"""
+HELLO = for_gnomon(HELLO_SLOW)
 
 TARGET = 1.5  # seconds for a 0.3 s run with refused database URLs
 

@@ -21,37 +21,7 @@ import sys
 
 from mongo_side import CountingProxy, mongo_server
 from sides import Side, add_side_options, child_env, print_table, run_timed, scratch, sides_from, verdict, write_script
-
-SCRIPT = """\
-import os
-import time
-
-from {pkg} import Experiment
-from {pkg}.observers import MongoObserver
-
-ex = Experiment("mongo_output_volume")
-ex.observers.append(MongoObserver(url=os.environ["BENCH_MONGO_URL"], db_name=os.environ["BENCH_DB"]))
-
-
-@ex.config
-def config():
-    lines = 200000
-    width = 100
-    seconds = 5.0
-    chunks = 50
-
-
-@ex.automain
-def main(lines, width, seconds, chunks):
-    body = "x" * (width - 12)
-    per_chunk = max(1, lines // chunks)
-    pause = seconds / chunks
-    for i in range(lines - 1):
-        print(f"{i:010d} {body}")
-        if (i + 1) % per_chunk == 0:
-            time.sleep(pause)
-    print("LAST-LINE " + "z" * (width - 11))
-"""
+from templates import MONGO_OUTPUT_VOLUME as SCRIPT
 
 TARGET_RATIO = 1.2
 

@@ -31,18 +31,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-HELLO = """\
-import sys
-from gnomon import Experiment
+from templates import HELLO_MODULES, for_gnomon
 
-ex = Experiment("hello")
-
-
-@ex.automain
-def main():
-    print("hello from the run")
-    print("alembic imported:", "alembic" in sys.modules)
-"""
+HELLO = for_gnomon(HELLO_MODULES)
 
 TARGET = 0.2  # seconds of CPU a run into an up-to-date database may add
 

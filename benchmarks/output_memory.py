@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sides import ROOT, find_run_dir, print_table, scratch, verdict, write_script
+from templates import OUTPUT_MEMORY, for_gnomon
 
 PLAIN = """\
 import sys
@@ -39,23 +40,7 @@ for _ in range(int(sys.argv[1]) * 10_000):
     print(line)
 """
 
-EXPERIMENT = """\
-from gnomon import Experiment
-
-ex = Experiment("output_memory")
-
-
-@ex.config
-def config():
-    megabytes = 100
-
-
-@ex.automain
-def main(megabytes):
-    line = "x" * 99
-    for _ in range(megabytes * 10_000):
-        print(line)
-"""
+EXPERIMENT = for_gnomon(OUTPUT_MEMORY)
 
 TARGET_MB = 100.0
 

@@ -48,34 +48,7 @@ from sides import (
     verdict,
     write_script,
 )
-
-SCRIPT = """\
-import time
-
-from {pkg} import Experiment
-
-ex = Experiment("output_volume")
-
-
-@ex.config
-def config():
-    lines = 200000
-    width = 100
-    seconds = 5.0
-    chunks = 50
-
-
-@ex.automain
-def main(lines, width, seconds, chunks):
-    body = "x" * (width - 12)
-    per_chunk = max(1, lines // chunks)
-    pause = seconds / chunks
-    for i in range(lines - 1):
-        print(f"{i:010d} {body}")
-        if (i + 1) % per_chunk == 0:
-            time.sleep(pause)
-    print("LAST-LINE " + "z" * (width - 11))
-"""
+from templates import OUTPUT_VOLUME as SCRIPT
 
 TARGET_RATIO = 1.1
 WRITE_CALLS = "write,writev,pwrite64,pwritev,pwritev2,sendfile,copy_file_range"

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "SETTINGS",
     "CircularDependencyError",
     "ConfigAddedError",
     "ConfigError",
@@ -28,6 +27,7 @@ __all__ = [
     "ObserverError",
     "Run",
     "RunNotFoundError",
+    "SETTINGS",
     "SacredError",
     "SacredInterrupt",
     "StoreError",

@@ -11,8 +11,8 @@ stalls can always be killed, so it costs one test a failure instead of holding
 every later test (and the suite's teardown) until the time limits hit. Before
 each test the module's server is pinged; one that stopped answering is replaced.
 
-Test modules load these fixtures with ``from mongo_server import ...`` after putting
-this folder on ``sys.path`` (tests/ is not a package).
+Test modules load these fixtures with ``from mongo_server import ...``: tests/ is on
+pytest's ``pythonpath`` (pyproject.toml), though it is not a package.
 """
 
 from __future__ import annotations

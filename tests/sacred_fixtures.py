@@ -17,8 +17,8 @@ id    command     status       what it holds
 6     train       QUEUED       never started
 ====  ==========  ===========  ==================================================
 
-Tests load these functions with ``from sacred_fixtures import ...`` after putting
-this folder on ``sys.path`` (tests/ is not a package). pymongo is imported only
+Tests load these functions with ``from sacred_fixtures import ...``: tests/ is on
+pytest's ``pythonpath`` (pyproject.toml), though it is not a package. pymongo is imported only
 by :func:`load_mongo_dump`, so file-store tests need no driver.
 """
 

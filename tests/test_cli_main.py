@@ -9,17 +9,15 @@ from importlib.metadata import version
 
 from click.testing import CliRunner
 
+from event_builders import heartbeat, started
 from gnomon.cli.main import main
-from gnomon.events import HeartbeatEvent, StartedEvent
 from gnomon.spool import Spool
 
 
 def _spool_run(spool_dir, url, run_uid="a1b2c3d4e5f6a7b8"):
     now = datetime.now(UTC)
     events = [
-        StartedEvent(
-            run_id=None,
-            seq=0,
+        started(
             time=now,
             experiment={
                 "name": "demo",
@@ -29,12 +27,11 @@ def _spool_run(spool_dir, url, run_uid="a1b2c3d4e5f6a7b8"):
                 "mainfile": "demo.py",
                 "base_dir": "/tmp",
             },
-            command="main",
             host={},
             config={"a": 1},
             meta={},
         ),
-        HeartbeatEvent(run_id=None, seq=1, time=now, info={"x": 1}),
+        heartbeat(None, 1, info={"x": 1}, time=now),
     ]
     Spool(spool_dir).write(run_uid, "observer-0", url, None, events)
     return run_uid

@@ -15,7 +15,6 @@ import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
 
 import pytest
 
@@ -87,22 +86,20 @@ def client(store):
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
     """A store with one run of a 1,000,000-point metric with a single spike, written through the observer's events."""
-    from gnomon.events import MetricSeries, MetricsEvent, StartedEvent, freeze
+    from event_builders import metrics, series, started
     from gnomon.observers import FileStorageObserver
 
     folder = tmp_path_factory.mktemp("dash_big") / "runs"
     observer = FileStorageObserver(str(folder))
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    run_id = observer.on_started(StartedEvent(
-        run_id=None, seq=0, time=t0, experiment=freeze({"name": "big"}), command="main", host=freeze({}),
-        config=freeze({}), meta=freeze({})))
+    run_id = observer.on_started(started(time=t0, experiment={"name": "big"}, host={}, meta={}))
     chunk = N_BIG // 10
     for c in range(10):
         steps = np.arange(c * chunk, (c + 1) * chunk)
         values = 1.2345678 + 0.37 * np.sin(steps / 5000.0)
         values[(steps == SPIKE_STEP)] = 50.0
-        series = MetricSeries(steps.tolist(), values.tolist(), (t0.timestamp() + steps * 1e-3).tolist())
-        observer.on_metrics(MetricsEvent(run_id=run_id, seq=1 + c, time=t0, series=MappingProxyType({"loss": series})))
+        loss = series(values.tolist(), steps=steps.tolist(), timestamps=(t0.timestamp() + steps * 1e-3).tolist())
+        observer.on_metrics(metrics(run_id, 1 + c, loss=loss, time=t0))
     with gnomon.open(str(folder)) as opened:
         yield opened, str(run_id)
 

@@ -24,7 +24,6 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the SQL observer needs gnomon[sql]")
 
-sys.path.insert(0, str(Path(__file__).parent))
 import pymongo
 import sqlalchemy as sa
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).parent))
 from gnomon import Experiment
 from gnomon.errors import ConfigError
 from gnomon.observers import FileStorageObserver, MongoObserver, SqlObserver

@@ -11,39 +11,37 @@ import subprocess
 import sys
 import textwrap
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
 
+from event_builders import (
+    T0,
+    artifact,
+    at,
+    completed,
+    failed,
+    heartbeat,
+    interrupted,
+    metrics,
+    output,
+    queued,
+    resource,
+    started,
+)
 from gnomon.errors import ObserverError
 from gnomon.events import (
     ArtifactEvent,
-    CompletedEvent,
-    FailedEvent,
-    HeartbeatEvent,
-    InterruptedEvent,
-    MetricSeries,
-    MetricsEvent,
-    OutputEvent,
-    QueuedEvent,
-    ResourceEvent,
     StartedEvent,
-    freeze,
 )
 from gnomon.observers.file.layout import HINT_FILE, allocate_run_dir, atomic_write
 from gnomon.observers.file.observer import FileStorageObserver
 from gnomon.provenance import get_digest
 from gnomon.run import Run
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 LOG = "gnomon.observers.file.observer"
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -70,35 +68,19 @@ def experiment_info(project: Path) -> dict[str, Any]:
     }
 
 
-def started(
+def project_start(
     project: Path, run_id: str | None = None, *, time: datetime = T0, command: str = "main"
 ) -> StartedEvent:
-    return StartedEvent(
-        run_id=run_id,
-        seq=0,
+    """The start of a run of the project's experiment."""
+    return started(
+        run_id,
         time=time,
-        experiment=freeze(experiment_info(project)),
+        experiment=experiment_info(project),
         command=command,
-        host=freeze({"hostname": "box", "os": ["Linux", "Linux-6"], "python_version": "3.11.7"}),
-        config=freeze({"lr": 0.1, "layers": [1, 2], "nested": {"b": 2, "a": 1}, "seed": 7}),
-        meta=freeze({"command": command, "options": {"--beat-interval": None}, "comment": "c"}),
+        host={"hostname": "box", "os": ["Linux", "Linux-6"], "python_version": "3.11.7"},
+        config={"lr": 0.1, "layers": [1, 2], "nested": {"b": 2, "a": 1}, "seed": 7},
+        meta={"command": command, "options": {"--beat-interval": None}, "comment": "c"},
     )
-
-
-def output(run_id: str, seq: int, offset: int, text: str) -> OutputEvent:
-    return OutputEvent(run_id=run_id, seq=seq, time=at(seq), text=text, offset=offset)
-
-
-def metrics(run_id: str, seq: int, **series: list[float]) -> MetricsEvent:
-    batch = {
-        name: MetricSeries(
-            steps=list(range(len(values))),
-            values=list(values),
-            timestamps=[at(seq).timestamp()] * len(values),
-        )
-        for name, values in series.items()
-    }
-    return MetricsEvent(run_id=run_id, seq=seq, time=at(seq), series=MappingProxyType(batch))
 
 
 def read(path: Path) -> Any:
@@ -112,35 +94,26 @@ def no_temp_files(root: Path) -> list[Path]:
 def test_golden_layout(tmp_path: Path, project: Path) -> None:
     basedir = tmp_path / "runs"
     obs = FileStorageObserver(basedir)
-    event = started(project)
+    event = project_start(project)
     run_id = obs.on_started(event)
     assert run_id == "1"
     run_dir = basedir / "1"
-    obs.on_output(output(run_id, 1, 0, "hello\n"))
+    obs.on_output(output(run_id, 1, "hello\n"))
     obs.on_metrics(metrics(run_id, 2, loss=[1.0, 0.5]))
     obs.on_heartbeat(
-        HeartbeatEvent(run_id=run_id, seq=3, time=at(3), info=freeze({"k": [1]}), result=None)
+        heartbeat(run_id, 3, info={"k": [1]})
     )
     data = tmp_path / "data.csv"
     data.write_text("a,b\n")
     obs.on_resource(
-        ResourceEvent(run_id=run_id, seq=4, time=at(4), filename=str(data), digest=get_digest(data))
+        resource(run_id, 4, str(data), get_digest(data))
     )
     snapshot = tmp_path / "snap-model.bin"
     snapshot.write_bytes(b"\x00weights")
     obs.on_artifact(
-        ArtifactEvent(
-            run_id=run_id,
-            seq=5,
-            time=at(5),
-            name="model.bin",
-            filename=str(snapshot),
-            source="/x/model.bin",
-            digest=get_digest(snapshot),
-            size=8,
-        )
+        artifact(run_id, 5, "model.bin", str(snapshot), source="/x/model.bin", digest=get_digest(snapshot), size=8)
     )
-    obs.on_completed(CompletedEvent(run_id=run_id, seq=6, time=at(6), result=freeze({"acc": 0.9})))
+    obs.on_completed(completed(run_id, 6, result={"acc": 0.9}))
 
     run = read(run_dir / "run.json")
     digest_exp = get_digest(project / "exp.py")[:32]
@@ -200,24 +173,24 @@ def test_golden_layout(tmp_path: Path, project: Path) -> None:
 
 def test_failed_and_interrupted_record_status_and_trace(tmp_path: Path, project: Path) -> None:
     obs = FileStorageObserver(tmp_path)
-    a = obs.on_started(started(project))
+    a = obs.on_started(project_start(project))
     obs.on_failed(
-        FailedEvent(run_id=a, seq=1, time=at(1), fail_trace=("Traceback\n", "ValueError: x\n"))
+        failed(a, 1, ("Traceback\n", "ValueError: x\n"))
     )
     run = read(tmp_path / a / "run.json")
     assert run["status"] == "FAILED"
     assert run["fail_trace"] == ["Traceback\n", "ValueError: x\n"]
     assert run["stop_time"] == "2024-05-01T12:00:01.123456"
-    b = obs.on_started(started(project, time=at(10)))
-    obs.on_interrupted(InterruptedEvent(run_id=b, seq=1, time=at(11), status="TIMEOUT"))
+    b = obs.on_started(project_start(project, time=at(10)))
+    obs.on_interrupted(interrupted(b, 1, "TIMEOUT", time=at(11)))
     assert read(tmp_path / b / "run.json")["status"] == "TIMEOUT"
     assert (a, b) == ("1", "2")
 
 
 def test_strict_json_for_nan_result(tmp_path: Path, project: Path) -> None:
     obs = FileStorageObserver(tmp_path)
-    run_id = obs.on_started(started(project))
-    obs.on_completed(CompletedEvent(run_id=run_id, seq=1, time=at(1), result=math.nan))
+    run_id = obs.on_started(project_start(project))
+    obs.on_completed(completed(run_id, 1, result=math.nan))
     text = (tmp_path / run_id / "run.json").read_text()
     assert "NaN" not in text
     assert json.loads(text)["result"] is None
@@ -227,26 +200,26 @@ def test_output_offsets_replay_overlap_and_gap(
     tmp_path: Path, project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     obs = FileStorageObserver(tmp_path)
-    run_id = obs.on_started(started(project))
+    run_id = obs.on_started(project_start(project))
     cout = tmp_path / run_id / "cout.txt"
-    obs.on_output(output(run_id, 1, 0, "héllo "))
-    obs.on_output(output(run_id, 2, 6, "wörld\n"))
-    obs.on_output(output(run_id, 2, 6, "wörld\n"))  # replayed: skipped
-    obs.on_output(output(run_id, 1, 0, "héllo "))  # replayed: skipped
+    obs.on_output(output(run_id, 1, "héllo "))
+    obs.on_output(output(run_id, 2, "wörld\n", 6))
+    obs.on_output(output(run_id, 2, "wörld\n", 6))  # replayed: skipped
+    obs.on_output(output(run_id, 1, "héllo ", 0))  # replayed: skipped
     assert cout.read_text() == "héllo wörld\n"
-    obs.on_output(output(run_id, 3, 9, "ld\nmore"))  # overlaps: only the new part
+    obs.on_output(output(run_id, 3, "ld\nmore", 9))  # overlaps: only the new part
     assert cout.read_text() == "héllo wörld\nmore"
     with caplog.at_level(logging.WARNING, logger=LOG):
-        obs.on_output(output(run_id, 5, 20, "after gap"))
+        obs.on_output(output(run_id, 5, "after gap", 20))
     assert "never arrived" in caplog.text
-    obs.on_output(output(run_id, 6, 29, "!"))  # continues after the gap, no new warning
+    obs.on_output(output(run_id, 6, "!", 29))  # continues after the gap, no new warning
     assert cout.read_text() == "héllo wörld\nmoreafter gap!"
     assert caplog.text.count("never arrived") == 1
 
 
 def test_metrics_replay_is_deduplicated_and_json_follows_every_batch(tmp_path: Path, project: Path) -> None:
     obs = FileStorageObserver(tmp_path)
-    run_id = obs.on_started(started(project))
+    run_id = obs.on_started(project_start(project))
     run_dir = tmp_path / run_id
     obs.on_metrics(metrics(run_id, 1, loss=[4.0, 3.0]))
     assert read(run_dir / "metrics.json")["loss"]["values"] == [4.0, 3.0]
@@ -256,7 +229,7 @@ def test_metrics_replay_is_deduplicated_and_json_follows_every_batch(tmp_path: P
     obs.on_metrics(metrics(run_id, 3, loss=[1.0], acc=[0.5]))
     assert read(run_dir / "metrics.json")["loss"]["values"] == [4.0, 3.0, 2.0, 1.0]
     obs.on_metrics(metrics(run_id, 1, loss=[4.0, 3.0]))  # old replay
-    obs.on_completed(CompletedEvent(run_id=run_id, seq=4, time=at(4)))
+    obs.on_completed(completed(run_id, 4))
     final = read(run_dir / "metrics.json")
     assert final["loss"]["values"] == [4.0, 3.0, 2.0, 1.0]
     assert final["acc"] == {
@@ -270,8 +243,8 @@ def test_metrics_replay_is_deduplicated_and_json_follows_every_batch(tmp_path: P
 
 def test_resume_in_a_fresh_observer_instance(tmp_path: Path, project: Path) -> None:
     first = FileStorageObserver(tmp_path)
-    run_id = first.on_started(started(project))
-    first.on_output(output(run_id, 1, 0, "ünïcode line\n"))
+    run_id = first.on_started(project_start(project))
+    first.on_output(output(run_id, 1, "ünïcode line\n"))
     first.on_metrics(metrics(run_id, 2, loss=[1.0]))
     first.close()
     # A crash tore the last metrics line: the resumed observer cuts it off.
@@ -279,12 +252,12 @@ def test_resume_in_a_fresh_observer_instance(tmp_path: Path, project: Path) -> N
         f.write(b'{"seq": 5, "ser')
 
     second = FileStorageObserver(tmp_path)  # e.g. `gnomon sync` in a new process
-    second.on_output(output(run_id, 1, 0, "ünïcode line\n"))  # replayed
-    second.on_output(output(run_id, 3, 13, "second\n"))
+    second.on_output(output(run_id, 1, "ünïcode line\n", 0))  # replayed
+    second.on_output(output(run_id, 3, "second\n", 13))
     second.on_metrics(metrics(run_id, 2, loss=[1.0]))  # replayed
     second.on_metrics(metrics(run_id, 5, loss=[0.5]))
-    second.on_heartbeat(HeartbeatEvent(run_id=run_id, seq=6, time=at(6), info=None, result=3))
-    second.on_completed(CompletedEvent(run_id=run_id, seq=7, time=at(7), result=3))
+    second.on_heartbeat(heartbeat(run_id, 6, result=3))
+    second.on_completed(completed(run_id, 7, result=3))
     run_dir = tmp_path / run_id
     assert (run_dir / "cout.txt").read_text() == "ünïcode line\nsecond\n"
     assert read(run_dir / "metrics.json")["loss"]["values"] == [1.0, 0.5]
@@ -297,10 +270,10 @@ def test_resume_in_a_fresh_observer_instance(tmp_path: Path, project: Path) -> N
 
     # Replaying the whole run again changes nothing; a late beat cannot undo the end.
     third = FileStorageObserver(tmp_path)
-    assert third.on_started(started(project, run_id)) == run_id
-    third.on_heartbeat(HeartbeatEvent(run_id=run_id, seq=6, time=at(6), info=None, result=1))
+    assert third.on_started(project_start(project, run_id)) == run_id
+    third.on_heartbeat(heartbeat(run_id, 6, result=1))
     assert read(run_dir / "run.json") == run
-    third.on_completed(CompletedEvent(run_id=run_id, seq=7, time=at(7), result=3))
+    third.on_completed(completed(run_id, 7, result=3))
     assert read(run_dir / "run.json") == run
     assert (run_dir / "cout.txt").read_text() == "ünïcode line\nsecond\n"
 
@@ -308,16 +281,16 @@ def test_resume_in_a_fresh_observer_instance(tmp_path: Path, project: Path) -> N
 def test_event_for_a_run_never_started_here_is_an_error(tmp_path: Path) -> None:
     obs = FileStorageObserver(tmp_path)
     with pytest.raises(ObserverError, match="never"):
-        obs.on_output(output("9", 1, 0, "x"))
+        obs.on_output(output("9", 1, "x"))
 
 
 def test_given_id_of_another_run_is_refused(tmp_path: Path, project: Path) -> None:
     obs = FileStorageObserver(tmp_path)
-    assert obs.on_started(started(project, "exp-a")) == "exp-a"
+    assert obs.on_started(project_start(project, "exp-a")) == "exp-a"
     with pytest.raises(ObserverError, match="already holds another run"):
-        FileStorageObserver(tmp_path).on_started(started(project, "exp-a", time=at(60)))
+        FileStorageObserver(tmp_path).on_started(project_start(project, "exp-a", time=at(60)))
     with pytest.raises(ObserverError, match="cannot name a run folder"):
-        obs.on_started(started(project, "../escape"))
+        obs.on_started(project_start(project, "../escape"))
 
 
 _ALLOCATE = textwrap.dedent(
@@ -385,13 +358,13 @@ def test_two_observers_on_one_basedir_share_the_run(tmp_path: Path, project: Pat
     basedir = tmp_path / "runs"
     a = FileStorageObserver(basedir, priority=30)
     b = FileStorageObserver(basedir)  # e.g. one in code and one from -F
-    run_id = a.on_started(started(project))
-    assert b.on_started(started(project, run_id)) == run_id
+    run_id = a.on_started(project_start(project))
+    assert b.on_started(project_start(project, run_id)) == run_id
     events = [
-        output(run_id, 1, 0, "line\n"),
+        output(run_id, 1, "line\n", 0),
         metrics(run_id, 2, loss=[1.0, 2.0]),
-        HeartbeatEvent(run_id=run_id, seq=3, time=at(3), info=freeze({"i": 1}), result=None),
-        CompletedEvent(run_id=run_id, seq=4, time=at(4), result=1),
+        heartbeat(run_id, 3, info={"i": 1}),
+        completed(run_id, 4, result=1),
     ]
 
     def deliver(obs: FileStorageObserver) -> None:
@@ -414,10 +387,10 @@ def test_concurrent_runs_share_one_observer(tmp_path: Path, project: Path) -> No
     obs = FileStorageObserver(tmp_path)
 
     def one_run(index: int) -> None:
-        run_id = obs.on_started(started(project, time=at(index), command=f"c{index}"))
+        run_id = obs.on_started(project_start(project, time=at(index), command=f"c{index}"))
         for seq in range(1, 30):
-            obs.on_output(output(run_id, seq, seq - 1, str(index % 10)))
-        obs.on_completed(CompletedEvent(run_id=run_id, seq=99, time=at(99), result=index))
+            obs.on_output(output(run_id, seq, str(index % 10), seq - 1))
+        obs.on_completed(completed(run_id, 99, result=index))
 
     threads = [threading.Thread(target=one_run, args=(i,)) for i in range(8)]
     for t in threads:
@@ -436,31 +409,25 @@ def test_sources_and_resources_are_stored_once(tmp_path: Path, project: Path) ->
     data = tmp_path / "data.txt"
     data.write_text("same")
     for index in range(3):
-        run_id = obs.on_started(started(project, time=at(index)))
+        run_id = obs.on_started(project_start(project, time=at(index)))
         for seq in (1, 2):  # the same resource twice in a run is listed once
             obs.on_resource(
-                ResourceEvent(
-                    run_id=run_id,
-                    seq=seq,
-                    time=at(seq),
-                    filename=str(data),
-                    digest=get_digest(data),
-                )
+                resource(run_id, seq, str(data), get_digest(data))
             )
-        obs.on_completed(CompletedEvent(run_id=run_id, seq=3, time=at(3)))
+        obs.on_completed(completed(run_id, 3))
         assert len(read(basedir / run_id / "run.json")["resources"]) == 1
     assert len(list((basedir / "_sources").iterdir())) == 2
     assert len(list((basedir / "_resources").iterdir())) == 1
     # A changed source is a new content-addressed file.
     (project / "exp.py").write_text("print('changed')\n")
-    obs.on_started(started(project, time=at(9)))
+    obs.on_started(project_start(project, time=at(9)))
     assert len(list((basedir / "_sources").iterdir())) == 3
 
 
 def test_copy_sources_false_records_where_they_are(tmp_path: Path, project: Path) -> None:
     basedir = tmp_path / "runs"
     obs = FileStorageObserver(basedir, copy_sources=False)
-    run_id = obs.on_started(started(project))
+    run_id = obs.on_started(project_start(project))
     sources = read(basedir / run_id / "run.json")["experiment"]["sources"]
     assert sources[0] == ["exp.py", os.path.relpath(project / "exp.py", basedir)]
     assert not (basedir / "_sources").exists()
@@ -470,32 +437,23 @@ def test_artifact_is_a_private_copy_and_reserved_names_are_not_overwritten(
     tmp_path: Path, project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     obs = FileStorageObserver(tmp_path / "runs")
-    run_id = obs.on_started(started(project))
+    run_id = obs.on_started(project_start(project))
     run_dir = tmp_path / "runs" / run_id
 
-    def artifact(seq: int, name: str, content: bytes) -> ArtifactEvent:
+    def snapshot_of(seq: int, name: str, content: bytes) -> ArtifactEvent:
         snapshot = tmp_path / f"snapshot-{seq}"
         snapshot.write_bytes(content)
-        return ArtifactEvent(
-            run_id=run_id,
-            seq=seq,
-            time=at(seq),
-            name=name,
-            filename=str(snapshot),
-            source=f"/somewhere/{name}",
-            digest="d",
-            size=len(content),
-        )
+        return artifact(run_id, seq, name, str(snapshot), source=f"/somewhere/{name}", digest="d", size=len(content))
 
-    event = artifact(1, "plots/curve.png", b"png")
+    event = snapshot_of(1, "plots/curve.png", b"png")
     obs.on_artifact(event)
     os.unlink(event.filename)  # the snapshot is gone; the stored copy stays
     assert (run_dir / "plots" / "curve.png").read_bytes() == b"png"
     obs.on_artifact(event)  # replay after the snapshot was removed: still fine
     with caplog.at_level(logging.WARNING, logger=LOG):
-        obs.on_artifact(artifact(2, "run.json", b"not the record"))
-        obs.on_artifact(artifact(3, "report.html", b"<p>mine</p>"))
-        obs.on_artifact(artifact(4, "../../escape.txt", b"x"))
+        obs.on_artifact(snapshot_of(2, "run.json", b"not the record"))
+        obs.on_artifact(snapshot_of(3, "report.html", b"<p>mine</p>"))
+        obs.on_artifact(snapshot_of(4, "../../escape.txt", b"x"))
     assert "reserved" in caplog.text
     assert "outside the run folder" in caplog.text
     run = read(run_dir / "run.json")
@@ -524,10 +482,10 @@ def test_report_rendering(tmp_path: Path, project: Path, kind: str) -> None:
         template.write_text(body)
         obs = FileStorageObserver(basedir, template=str(template) if kind == "str" else template)
         suffix = ".md"
-    run_id = obs.on_started(started(project))
-    obs.on_output(output(run_id, 1, 0, "out\n"))
-    obs.on_heartbeat(HeartbeatEvent(run_id=run_id, seq=2, time=at(2), info=freeze({"k": "v"})))
-    obs.on_completed(CompletedEvent(run_id=run_id, seq=3, time=at(3)))
+    run_id = obs.on_started(project_start(project))
+    obs.on_output(output(run_id, 1, "out\n"))
+    obs.on_heartbeat(heartbeat(run_id, 2, info={"k": "v"}))
+    obs.on_completed(completed(run_id, 3))
     report = (basedir / run_id / f"report{suffix}").read_text()
     assert report == f"COMPLETED 0.1 v out {basedir / run_id}"
 
@@ -538,8 +496,8 @@ def test_broken_template_or_missing_mako_only_warns(
     (tmp_path / "template.html").write_text("${undefined_name.attr}")
     obs = FileStorageObserver(tmp_path)
     with caplog.at_level(logging.WARNING, logger=LOG):
-        run_id = obs.on_started(started(project))
-        obs.on_completed(CompletedEvent(run_id=run_id, seq=1, time=at(1)))
+        run_id = obs.on_started(project_start(project))
+        obs.on_completed(completed(run_id, 1))
     assert "report template" in caplog.text
     assert read(tmp_path / run_id / "run.json")["status"] == "COMPLETED"
     assert not (tmp_path / run_id / "report.html").exists()
@@ -548,35 +506,26 @@ def test_broken_template_or_missing_mako_only_warns(
     monkeypatch.setitem(sys.modules, "mako.template", None)  # Mako not installed
     with caplog.at_level(logging.WARNING, logger=LOG):
         for index in range(2):
-            run_id = obs.on_started(started(project, time=at(10 + index)))
-            obs.on_completed(CompletedEvent(run_id=run_id, seq=1, time=at(20)))
+            run_id = obs.on_started(project_start(project, time=at(10 + index)))
+            obs.on_completed(completed(run_id, 1, time=at(20)))
     assert caplog.text.count("gnomon[report]") == 1
 
 
 def test_queued_run_copies_sources_and_is_taken_over(tmp_path: Path, project: Path) -> None:
     basedir = tmp_path / "runs"
     obs = FileStorageObserver(basedir)
-    queued = QueuedEvent(
-        run_id=None,
-        seq=0,
-        time=T0,
-        experiment=freeze(experiment_info(project)),
-        command="main",
-        host=freeze({"hostname": "box"}),
-        config=freeze({"lr": 0.1}),
-        meta=freeze({"priority": 3}),
-    )
-    run_id = obs.on_queued(queued)
+    event = queued(experiment=experiment_info(project), config={"lr": 0.1}, meta={"priority": 3})
+    run_id = obs.on_queued(event)
     run_dir = basedir / run_id
     run = read(run_dir / "run.json")
     assert sorted(run) == ["command", "experiment", "host", "meta", "status"]
     assert run["status"] == "QUEUED"
     assert run["meta"] == {"priority": 3, "queue_time": "2024-05-01T12:00:00.123456"}
     assert (run_dir / "sources" / "pkg" / "helpers.py").read_text() == "X = 1\n"
-    assert obs.on_queued(dataclasses.replace(queued, run_id=run_id)) == run_id  # replay accepted
+    assert obs.on_queued(dataclasses.replace(event, run_id=run_id)) == run_id  # replay accepted
     # A worker starts the queued run under its id.
-    assert obs.on_started(started(project, run_id, time=at(5))) == run_id
-    obs.on_completed(CompletedEvent(run_id=run_id, seq=1, time=at(6)))
+    assert obs.on_started(project_start(project, run_id, time=at(5))) == run_id
+    obs.on_completed(completed(run_id, 1, time=at(6)))
     assert read(run_dir / "run.json")["status"] == "COMPLETED"
 
 
@@ -591,15 +540,15 @@ def test_atomic_write_never_leaves_partial_files(tmp_path: Path) -> None:
 
 def test_flush_and_unwritable_folder_raise(tmp_path: Path, project: Path) -> None:
     obs = FileStorageObserver(tmp_path / "runs")
-    run_id = obs.on_started(started(project))
-    obs.on_output(output(run_id, 1, 0, "x"))
+    run_id = obs.on_started(project_start(project))
+    obs.on_output(output(run_id, 1, "x"))
     obs.flush()
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
     with pytest.raises(
         OSError, match="file"
     ):  # never swallowed: the dispatcher retries, then spools
-        FileStorageObserver(not_a_folder).on_started(started(project))
+        FileStorageObserver(not_a_folder).on_started(project_start(project))
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
@@ -607,7 +556,7 @@ def test_flush_and_unwritable_folder_raise(tmp_path: Path, project: Path) -> Non
         if os.access(locked, os.W_OK):
             pytest.skip("running as a user who can write anywhere")
         with pytest.raises(PermissionError):
-            FileStorageObserver(locked).on_started(started(project))
+            FileStorageObserver(locked).on_started(project_start(project))
     finally:
         locked.chmod(0o700)
 

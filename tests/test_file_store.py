@@ -11,16 +11,16 @@ import shutil
 import threading
 import time
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import orjson
 import pytest
 
+from event_builders import T0, at, metrics, series, started
 from gnomon.errors import RunNotFoundError, StoreError
-from gnomon.events import MetricSeries, MetricsEvent, StartedEvent, freeze
+from gnomon.events import MetricsEvent
 from gnomon.observers.file import output as output_module
 from gnomon.observers.file.observer import FileStorageObserver
 from gnomon.observers.file.store import FileRunStore
@@ -29,7 +29,6 @@ from gnomon.query.tree import Cmp, Const, Exists
 from gnomon.run import Run
 from sacred_fixtures import file_store_copy
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 OLD = time.time() - 3600  # an mtime old enough for a folder to count as foreign, not as being created
 REPOS = [{"url": "https://example.invalid/p.git", "commit": "abc123", "dirty": True}]
 
@@ -209,27 +208,14 @@ def test_series_sorted_with_nan_and_step_range(store_dir: Path) -> None:
 
 def observed_run(basedir: Path) -> tuple[FileStorageObserver, str]:
     obs = FileStorageObserver(str(basedir))
-    run_id = obs.on_started(
-        StartedEvent(
-            run_id=None,
-            seq=0,
-            time=T0,
-            experiment=freeze(
-                {"name": "live", "base_dir": str(basedir), "sources": [], "dependencies": [], "repositories": []}
-            ),
-            command="main",
-            host=freeze({"hostname": "box"}),
-            config=freeze({"lr": 0.1}),
-            meta=freeze({}),
-        )
-    )
+    experiment = {"name": "live", "base_dir": str(basedir), "sources": [], "dependencies": [], "repositories": []}
+    run_id = obs.on_started(started(experiment=experiment, config={"lr": 0.1}, meta={}))
     return obs, run_id
 
 
 def points(run_id: str, seq: int, steps: list[int], values: list[float]) -> MetricsEvent:
-    stamp = (T0 + timedelta(seconds=seq)).timestamp()
-    batch = {"loss": MetricSeries(steps=steps, values=values, timestamps=[stamp] * len(steps))}
-    return MetricsEvent(run_id=run_id, seq=seq, time=T0, series=MappingProxyType(batch))
+    """A batch of ``loss`` points, stamped ``seq`` seconds after the start."""
+    return metrics(run_id, seq, loss=series(values, steps=steps, stamp=at(seq).timestamp()), time=T0)
 
 
 def test_refresh_while_a_run_logs_reads_only_new_bytes(tmp_path: Path) -> None:

@@ -7,15 +7,13 @@ Incense is a third-party reader written for Sacred's schema; it reads the
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import db, db_name, mongo_server
+from mongo_server import db, db_name, mongo_server  # noqa: F401
 
 pytest.importorskip("pandas")
 with warnings.catch_warnings():

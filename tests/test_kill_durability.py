@@ -21,16 +21,18 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: E402,F401
+# mongo_server first: it skips this module where pymongo or SecantusDB is missing.
+from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: F401
 
-import gridfs  # noqa: E402
-import orjson  # noqa: E402
+# isort: split
 
-from gnomon.events import CompletedEvent, OutputEvent  # noqa: E402
-from gnomon.observers import MongoObserver  # noqa: E402
-from gnomon.observers.mongo.reader import MongoReader  # noqa: E402
-from gnomon.sync import sync  # noqa: E402
+import gridfs
+import orjson
+
+from event_builders import completed, output
+from gnomon.observers import MongoObserver
+from gnomon.observers.mongo.reader import MongoReader
+from gnomon.sync import sync
 
 LINE_CHARS = 100
 
@@ -119,9 +121,8 @@ def assert_carries_on(url: str, database: Any, stored: str) -> None:
     """A new writer (what ``gnomon sync`` does) continues the killed run's output and ends it."""
     observer = MongoObserver(url)
     now = datetime.now(timezone.utc)
-    observer.handle(OutputEvent(run_id="1", seq=10**6, time=now, text=printed(len(stored) + 250)[len(stored) - 50 :],
-                                offset=len(stored) - 50))
-    observer.handle(CompletedEvent(run_id="1", seq=10**6 + 1, time=now))
+    observer.handle(output("1", 10**6, printed(len(stored) + 250)[len(stored) - 50 :], len(stored) - 50, time=now))
+    observer.handle(completed("1", 10**6 + 1, time=now))
     observer.close()
     whole = printed(len(stored) + 250)
     assert database.runs.find_one({"_id": 1})["status"] == "COMPLETED"

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import db, db_name, mongo_server  # noqa: E402,F401
+# mongo_server first: it skips this module where pymongo or SecantusDB is missing.
+from mongo_server import db, db_name, mongo_server  # noqa: F401
 
-from hypothesis import given, strategies as st  # noqa: E402
-from pymongo import monitoring  # noqa: E402
+# isort: split
 
-from gnomon.errors import ObserverError  # noqa: E402
-from gnomon.observers import MongoObserver, QueuedMongoObserver  # noqa: E402
-from gnomon.observers.mongo.documents import escape_key, unescape_key  # noqa: E402
-from gnomon.observers.mongo.reader import MongoReader  # noqa: E402
-from gnomon.run import Run  # noqa: E402
+from hypothesis import given
+from hypothesis import strategies as st
+from pymongo import monitoring
+
+from event_builders import started
+from gnomon.errors import ObserverError
+from gnomon.observers import MongoObserver, QueuedMongoObserver
+from gnomon.observers.mongo.documents import escape_key, unescape_key
+from gnomon.observers.mongo.reader import MongoReader
+from gnomon.run import Run
 
 RUN_KEYS = {
     "_id", "format", "experiment", "command", "host", "config", "meta", "status", "start_time",
@@ -258,14 +260,9 @@ def test_queued_run_and_queued_mongo_observer_name(mongo_server, db, db_name) ->
 def test_given_id_that_holds_another_run_is_refused(mongo_server, db, db_name) -> None:
     from datetime import timezone
 
-    from gnomon.events import StartedEvent
-
     db.runs.insert_one({"_id": 5, "status": "COMPLETED"})
     observer = MongoObserver(mongo_server.url(db_name))
-    event = StartedEvent(
-        run_id="5", seq=0, time=datetime.now(timezone.utc), experiment={}, command="main",
-        host={}, config={}, meta={},
-    )
+    event = started("5", time=datetime.now(timezone.utc), experiment={}, host={}, meta={})
     with pytest.raises(ObserverError, match="already holds another run with _id 5"):
         observer.on_started(event)
 
@@ -279,10 +276,7 @@ def test_a_replayed_start_is_found_by_its_run_uid_and_twin_starts_stay_two_runs(
     at = datetime.now(timezone.utc)
 
     def start(uid: str) -> StartedEvent:  # same time, command and host: only the run_uid tells them apart
-        return StartedEvent(
-            run_id=None, seq=0, time=at, experiment={}, command="main", host={"hostname": "box"}, config={},
-            meta={"run_uid": uid}, run_uid=uid,
-        )
+        return started(time=at, experiment={}, meta={"run_uid": uid}, run_uid=uid)
 
     first = observer.on_started(start("a" * 32))
     assert observer.on_started(start("a" * 32)) == first  # the replay: the same document

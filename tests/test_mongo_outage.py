@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: E402,F401
+# mongo_server first: it skips this module where pymongo or SecantusDB is missing.
+from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: F401
 
-import pymongo  # noqa: E402
-from bson import ObjectId  # noqa: E402
+# isort: split
 
-from gnomon.errors import ObserverError  # noqa: E402
-from gnomon.observers import MongoObserver  # noqa: E402
-from gnomon.run import Run  # noqa: E402
-from gnomon.settings import SETTINGS  # noqa: E402
-from gnomon.spool import Spool  # noqa: E402
-from gnomon.sync import sync  # noqa: E402
-from gnomon.testing import RecordingObserver  # noqa: E402
+import pymongo
+from bson import ObjectId
+
+from gnomon.errors import ObserverError
+from gnomon.observers import MongoObserver
+from gnomon.run import Run
+from gnomon.settings import SETTINGS
+from gnomon.spool import Spool
+from gnomon.sync import sync
+from gnomon.testing import RecordingObserver
 
 FAST = {"serverSelectionTimeoutMS": 300, "connectTimeoutMS": 300}
 

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import db, db_name, mongo_server  # noqa: E402,F401
+# mongo_server first: it skips this module where pymongo or SecantusDB is missing.
+from mongo_server import db, db_name, mongo_server  # noqa: F401
 
-import gridfs  # noqa: E402
-from bson import ObjectId  # noqa: E402
+# isort: split
 
-from gnomon.cli.values import mongo_option_to_url  # noqa: E402
-from gnomon.observers import MongoObserver  # noqa: E402
-from gnomon.observers.mongo.metrics import MetricsWriter  # noqa: E402
-from gnomon.observers.mongo.reader import MongoReader  # noqa: E402
-from gnomon.observers.mongo.url import parse_mongo_url, redact  # noqa: E402
-from gnomon.events import MetricSeries  # noqa: E402
-from gnomon.run import Run  # noqa: E402
+import gridfs
+from bson import ObjectId
+
+from gnomon.cli.values import mongo_option_to_url
+from gnomon.events import MetricSeries
+from gnomon.observers import MongoObserver
+from gnomon.observers.mongo.metrics import MetricsWriter
+from gnomon.observers.mongo.reader import MongoReader
+from gnomon.observers.mongo.url import parse_mongo_url, redact
+from gnomon.run import Run
 
 
 def test_incense_queries_find_config_metrics_and_artifacts(mongo_server, db, db_name, tmp_path) -> None:

@@ -7,29 +7,42 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import db, db_name, mongo_server  # noqa: E402,F401
+# mongo_server first: it skips this module where pymongo or SecantusDB is missing.
+from mongo_server import db, db_name, mongo_server  # noqa: F401
 
-import pymongo  # noqa: E402
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-from pymongo import monitoring  # noqa: E402
+# isort: split
 
-from gnomon.errors import RunNotFoundError, StoreError  # noqa: E402
-from gnomon.events import MetricSeries  # noqa: E402
-from gnomon.observers import MongoObserver  # noqa: E402
-from gnomon.observers.mongo.metrics import MetricsWriter  # noqa: E402
-from gnomon.observers.mongo.store import MongoRunStore  # noqa: E402
-from gnomon.query.predicate import evaluate  # noqa: E402
-from gnomon.query.protocol import RunStore  # noqa: E402
-from gnomon.query.tree import (  # noqa: E402
-    And, Cmp, Contains, EndsWith, Exists, In, LastSeenBefore, Matches, Node, Not, Or, StartsWith,
+import pymongo
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pymongo import monitoring
+
+from gnomon.errors import RunNotFoundError, StoreError
+from gnomon.events import MetricSeries
+from gnomon.observers import MongoObserver
+from gnomon.observers.mongo.metrics import MetricsWriter
+from gnomon.observers.mongo.store import MongoRunStore
+from gnomon.query.predicate import evaluate
+from gnomon.query.protocol import RunStore
+from gnomon.query.tree import (
+    And,
+    Cmp,
+    Contains,
+    EndsWith,
+    Exists,
+    In,
+    LastSeenBefore,
+    Matches,
+    Node,
+    Not,
+    Or,
+    StartsWith,
 )
-from gnomon.run import Run  # noqa: E402
+from gnomon.run import Run
 
 NAN, INF = float("nan"), float("inf")
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mongo_server import db, db_name, mongo_server  # noqa: E402,F401
+# mongo_server first: it skips this module where pymongo or SecantusDB is missing.
+from mongo_server import db, db_name, mongo_server  # noqa: F401
 
-from gnomon.observers import MongoObserver  # noqa: E402
-from gnomon.observers.mongo.documents import CAPTURED_OUT_HEAD, CAPTURED_OUT_TAIL  # noqa: E402
-from gnomon.observers.mongo.reader import MongoReader  # noqa: E402
-from gnomon.run import Run  # noqa: E402
-from gnomon.settings import SETTINGS  # noqa: E402
+# isort: split
+
+from gnomon.observers import MongoObserver
+from gnomon.observers.mongo.documents import CAPTURED_OUT_HEAD, CAPTURED_OUT_TAIL
+from gnomon.observers.mongo.reader import MongoReader
+from gnomon.run import Run
+from gnomon.settings import SETTINGS
 
 SIXTEEN_MB = 16 * 1024 * 1024
 

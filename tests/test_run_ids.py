@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).parent))
+from event_builders import started
 from gnomon import Experiment
-from gnomon.events import StartedEvent, freeze, utcnow
+from gnomon.events import StartedEvent, utcnow
 from gnomon.observers import FileStorageObserver, MongoObserver, SqlObserver
 from gnomon.observers.sql.schema import runs
 from gnomon.spool import Spool
@@ -30,10 +29,9 @@ from mongo_server import db, db_name, mongo_server  # noqa: F401
 
 
 def start(uid: str, run_id: str | None, suggested: bool = False) -> StartedEvent:
-    return StartedEvent(
-        run_id=run_id, seq=0, time=utcnow(), experiment=freeze({"name": "e"}), command="main",
-        host=freeze({"hostname": "h"}), config=freeze({"a": 1}), meta=freeze({"run_uid": uid}),
-        run_uid=uid, id_suggested=suggested,
+    return started(
+        run_id, time=utcnow(), experiment={"name": "e"}, host={"hostname": "h"}, config={"a": 1},
+        meta={"run_uid": uid}, run_uid=uid, id_suggested=suggested,
     )
 
 

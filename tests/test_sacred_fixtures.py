@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
 # mongo_server first: it skips this module where pymongo or SecantusDB is missing.
 from mongo_server import db, db_name, mongo_server  # noqa: F401,I001
+
+# isort: split
+import gridfs
+from bson import json_util
+
 from sacred_fixtures import (
     FILE_STORE,
     FIXTURE_DIR,
@@ -21,9 +24,6 @@ from sacred_fixtures import (
     load_mongo_dump,
     mongo_dump,
 )
-
-import gridfs
-from bson import json_util
 
 pytestmark = pytest.mark.compat
 

@@ -9,7 +9,6 @@ some of Sacred's methods.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).parent))
 from gnomon.observers import FileStorageObserver, MongoObserver, SqlObserver
 from gnomon.run import Run
-from mongo_server import db, db_name, mongo_server
+from mongo_server import db, db_name, mongo_server  # noqa: F401
 
 
 def make_run(observers: list[Any], main: Any, config: dict[str, Any] | None = None) -> Run:

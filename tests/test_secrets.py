@@ -14,7 +14,6 @@ import shutil
 import sqlite3
 import stat
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).parent))
-from gnomon.events import StartedEvent, freeze, utcnow
+from event_builders import started
+from gnomon.events import utcnow
 from gnomon.observers.sql.testing import DatabaseUnavailable, fresh_database
 from gnomon.redaction import redact_url, scrub_secrets
 from gnomon.spool import Spool
@@ -138,10 +137,7 @@ def test_the_spool_is_private_to_its_owner(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         fresh = Spool(tmp_path / "fresh")
-        event = StartedEvent(
-            run_id=None, seq=0, time=utcnow(), experiment=freeze({}), command="main", host=freeze({}),
-            config=freeze({}), meta=freeze({}), run_uid="u",
-        )
+        event = started(time=utcnow(), experiment={}, host={}, meta={}, run_uid="u")
         fresh.write("u", "0-X", None, None, [event])
         widened = tmp_path / "widened"
         widened.mkdir(mode=0o755)

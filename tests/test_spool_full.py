@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 import pytest
 
+from event_builders import completed, heartbeat, output, started
 from gnomon.dispatch import Dispatcher
-from gnomon.events import CompletedEvent, HeartbeatEvent, OutputEvent, StartedEvent, freeze
 from gnomon.observers import FileStorageObserver
 from gnomon.run import Run
 from gnomon.settings import SETTINGS
@@ -104,28 +104,21 @@ def test_a_full_spool_disk_is_reported_truthfully_and_the_end_still_recorded(
     assert stored["status"] == "COMPLETED" and stored["result"] == 7
 
 
-def started(run_dir: Path) -> StartedEvent:
-    return StartedEvent(
-        run_id=None, seq=0, time=datetime.now(timezone.utc),
-        experiment=freeze({"name": "deep", "base_dir": str(run_dir), "sources": [], "dependencies": []}),
-        command="main", host=freeze({"hostname": "box"}), config=freeze({}), meta=freeze({"command": "main"}),
-    )
-
-
 def test_an_event_that_cannot_be_encoded_costs_only_itself(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spool = Spool(tmp_path / "spool")
     storage = FaultyStorage(tmp_path / "runs")
     dispatcher = Dispatcher([storage], "run-uid-deep", spool=spool, drain_timeout=0.3)
-    run_id = dispatcher.start(started(tmp_path))
+    experiment = {"name": "deep", "base_dir": str(tmp_path), "sources": [], "dependencies": []}
+    run_id = dispatcher.start(started(time=datetime.now(timezone.utc), experiment=experiment))
     storage.down = True
     deep: dict[str, Any] = {}
     level = deep
     for _ in range(300):
         level = level.setdefault("a", {})
     now = datetime.now(timezone.utc)
-    dispatcher.emit(OutputEvent(run_id=run_id, seq=1, time=now, text="hello\n", offset=0))
-    dispatcher.emit(HeartbeatEvent(run_id=run_id, seq=2, time=now, info=freeze(deep)))
-    dispatcher.emit(CompletedEvent(run_id=run_id, seq=3, time=now, result=1))
+    dispatcher.emit(output(run_id, 1, "hello\n", time=now))
+    dispatcher.emit(heartbeat(run_id, 2, info=deep, time=now))
+    dispatcher.emit(completed(run_id, 3, result=1, time=now))
     with caplog.at_level(logging.INFO, logger=LOG):
         dispatcher.close()
 

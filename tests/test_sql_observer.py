@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
 import os
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -16,26 +15,16 @@ import pytest
 
 pytest.importorskip("sqlalchemy", reason="the SQL observer needs gnomon[sql]")
 
+from event_builders import T0, artifact, at, completed, heartbeat, metrics, output, queued, resource, series, started
 from gnomon.errors import ObserverError
 from gnomon.events import (
-    ArtifactEvent,
-    CompletedEvent,
-    HeartbeatEvent,
-    MetricSeries,
-    MetricsEvent,
-    OutputEvent,
-    QueuedEvent,
-    ResourceEvent,
     StartedEvent,
-    freeze,
 )
 from gnomon.observers.sql import SqlObserver, SqlReader
 from gnomon.observers.sql.testing import BACKENDS, DatabaseUnavailable, fresh_database
 from gnomon.provenance import get_digest
 from gnomon.run import Run
 from gnomon.serialize import decode
-
-T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -86,29 +75,19 @@ def experiment_info(project: Path) -> dict[str, Any]:
     }
 
 
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
-
-
-def started(project: Path, run_id: str | None = None, command: str = "main") -> StartedEvent:
-    return StartedEvent(
-        run_id=run_id,
-        seq=0,
-        time=T0,
-        experiment=freeze(experiment_info(project)),
-        command=command,
-        host=freeze({"hostname": "box", "os": ["Linux", "Linux-6"], "python_version": "3.11.7"}),
-        config=freeze({"lr": 0.1, "layers": [1, 2], "nested": {"b": 2, "a": 1}}),
-        meta=freeze({"command": command, "comment": "first try", "priority": 3, "options": {"--x": None}}),
-    )
-
-
-def metrics_event(run_id: str, seq: int, **series: list[float]) -> MetricsEvent:
-    batch = {
-        name: MetricSeries(list(range(len(v))), list(v), [at(seq).timestamp()] * len(v))
-        for name, v in series.items()
+def run_fields(project: Path, command: str = "main") -> dict[str, Any]:
+    """What the start (or queueing) of a run of the project's experiment carries."""
+    return {
+        "experiment": experiment_info(project),
+        "command": command,
+        "host": {"hostname": "box", "os": ["Linux", "Linux-6"], "python_version": "3.11.7"},
+        "config": {"lr": 0.1, "layers": [1, 2], "nested": {"b": 2, "a": 1}},
+        "meta": {"command": command, "comment": "first try", "priority": 3, "options": {"--x": None}},
     }
-    return MetricsEvent(run_id=run_id, seq=seq, time=at(seq), series=MappingProxyType(batch))
+
+
+def project_start(project: Path, run_id: str | None = None, command: str = "main") -> StartedEvent:
+    return started(run_id, **run_fields(project, command))
 
 
 @pytest.fixture
@@ -187,23 +166,23 @@ def test_failed_run_keeps_output_and_trace(db_url: str, run_with: Any) -> None:
 
 def test_every_field_is_stored(store: Any, project: Path, tmp_path: Path) -> None:
     observer, reader = store
-    run_id = observer.on_started(started(project))
+    run_id = observer.on_started(project_start(project))
     assert run_id == "1"
-    observer.on_output(OutputEvent(run_id=run_id, seq=1, time=at(1), text="héllo 🎉\n", offset=0))
-    observer.on_metrics(metrics_event(run_id, 2, loss=[1.0, 0.5]))
-    observer.on_heartbeat(HeartbeatEvent(run_id=run_id, seq=3, time=at(3), info=freeze({"k": [1]}), result=7))
+    observer.on_output(output(run_id, 1, "héllo 🎉\n"))
+    observer.on_metrics(metrics(run_id, 2, loss=[1.0, 0.5]))
+    observer.on_heartbeat(heartbeat(run_id, 3, info={"k": [1]}, result=7))
     data = tmp_path / "data.csv"
     data.write_text("a,b\n")
-    observer.on_resource(ResourceEvent(run_id=run_id, seq=4, time=at(4), filename=str(data), digest=get_digest(data)))
+    observer.on_resource(resource(run_id, 4, str(data), get_digest(data)))
     snapshot = tmp_path / "snap"
     snapshot.write_bytes(b"\x00weights")
     observer.on_artifact(
-        ArtifactEvent(
-            run_id=run_id, seq=5, time=at(5), name="model.bin", filename=str(snapshot), source="/x/model.bin",
-            digest=get_digest(snapshot), size=8, metadata=freeze({"epoch": 3}), content_type="application/octet-stream",
+        artifact(
+            run_id, 5, "model.bin", str(snapshot), source="/x/model.bin", digest=get_digest(snapshot), size=8,
+            metadata={"epoch": 3}, content_type="application/octet-stream",
         )
     )
-    observer.on_completed(CompletedEvent(run_id=run_id, seq=6, time=at(6), result=freeze({"acc": 1})))
+    observer.on_completed(completed(run_id, 6, result={"acc": 1}))
 
     record = reader.run(run_id)
     assert record["status"] == "COMPLETED"
@@ -225,20 +204,21 @@ def test_every_field_is_stored(store: Any, project: Path, tmp_path: Path) -> Non
     sources = dict(experiment["stored_sources"])
     assert reader.blob(sources["exp.py"]) == b"print('hello')\n"
     assert reader.blob(sources["pkg/helpers.py"]) == b"X = 1\n"
-    (artifact,) = record["artifacts"]
-    assert artifact["name"] == "model.bin" and artifact["size"] == 8
-    assert artifact["metadata"] == {"epoch": 3} and artifact["content_type"] == "application/octet-stream"
+    (stored_artifact,) = record["artifacts"]
+    assert stored_artifact["name"] == "model.bin" and stored_artifact["size"] == 8
+    assert stored_artifact["metadata"] == {"epoch": 3}
+    assert stored_artifact["content_type"] == "application/octet-stream"
     assert reader.artifact(run_id, "model.bin") == b"\x00weights"
-    (resource,) = record["resources"]
-    assert resource["filename"] == str(data) and resource["stored"]
-    assert reader.blob(resource["digest"]) == b"a,b\n"
+    (stored_resource,) = record["resources"]
+    assert stored_resource["filename"] == str(data) and stored_resource["stored"]
+    assert reader.blob(stored_resource["digest"]) == b"a,b\n"
 
 
 def test_nan_and_infinities_round_trip_as_metrics(store: Any, project: Path) -> None:
     observer, reader = store
-    run_id = observer.on_started(started(project))
+    run_id = observer.on_started(project_start(project))
     values = [1.5, math.nan, math.inf, -math.inf, -0.0, 1e308, 5]
-    observer.on_metrics(metrics_event(run_id, 1, x=values))
+    observer.on_metrics(metrics(run_id, 1, x=values))
     steps, got, stamps = reader.metric_series(run_id, "x")
     assert steps == list(range(7)) and len(stamps) == 7
     assert got[0] == 1.5 and math.isnan(got[1]) and got[2] == math.inf and got[3] == -math.inf
@@ -247,12 +227,10 @@ def test_nan_and_infinities_round_trip_as_metrics(store: Any, project: Path) -> 
 
 def test_series_come_back_by_step_with_repeated_steps_in_logged_order(store: Any, project: Path) -> None:
     observer, reader = store
-    run_id = observer.on_started(started(project))
+    run_id = observer.on_started(project_start(project))
     batches = [([5, 6, 7], [50.0, 60.0, 70.0]), ([0, 6, 1], [0.0, 61.0, 10.0]), ([6, 2], [62.0, 20.0])]
     for seq, (steps, values) in enumerate(batches, start=1):
-        series = MetricSeries(steps, values, [at(seq).timestamp()] * len(steps))
-        observer.on_metrics(MetricsEvent(run_id=run_id, seq=seq, time=at(seq),
-                                         series=MappingProxyType({"loss": series})))
+        observer.on_metrics(metrics(run_id, seq, loss=series(values, steps=steps, stamp=at(seq).timestamp())))
     steps, values, stamps = reader.metric_series(run_id, "loss")
     assert steps == [0, 1, 2, 5, 6, 6, 6, 7]
     assert values == [0.0, 10.0, 20.0, 50.0, 60.0, 61.0, 62.0, 70.0]
@@ -265,11 +243,11 @@ def test_sources_and_experiments_are_stored_once(store: Any, project: Path) -> N
     from gnomon.observers.sql.schema import blobs, experiments
 
     observer, reader = store
-    first = observer.on_started(started(project))
-    second = observer.on_started(started(project, command="other"))
+    first = observer.on_started(project_start(project))
+    second = observer.on_started(project_start(project, command="other"))
     assert (first, second) == ("1", "2")
     (project / "exp.py").write_text("print('changed')\n")
-    third = observer.on_started(started(project, command="third"))
+    third = observer.on_started(project_start(project, command="third"))
     with reader.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(experiments)).scalar() == 2
         assert conn.execute(sa.select(sa.func.count()).select_from(blobs)).scalar() == 3
@@ -280,29 +258,28 @@ def test_sources_and_experiments_are_stored_once(store: Any, project: Path) -> N
 def test_replays_store_nothing_twice_and_resume_in_a_new_observer(db_url: str, project: Path, tmp_path: Path) -> None:
     snapshot = tmp_path / "snap"
     snapshot.write_bytes(b"model")
-    start = started(project)
+    start = project_start(project)
     first = SqlObserver(db_url)
     run_id = first.on_started(start)
     events = [
-        OutputEvent(run_id=run_id, seq=1, time=at(1), text="one\n", offset=0),
-        metrics_event(run_id, 2, loss=[3.0, 2.0]),
-        OutputEvent(run_id=run_id, seq=3, time=at(3), text="two\n", offset=4),
-        ResourceEvent(run_id=run_id, seq=4, time=at(4), filename=str(snapshot), digest=get_digest(snapshot)),
-        ArtifactEvent(run_id=run_id, seq=5, time=at(5), name="m", filename=str(snapshot), source="m",
-                      digest=get_digest(snapshot), size=5),
-        metrics_event(run_id, 6, loss=[1.0]),
-        CompletedEvent(run_id=run_id, seq=7, time=at(7), result=1),
+        output(run_id, 1, "one\n", 0),
+        metrics(run_id, 2, loss=[3.0, 2.0]),
+        output(run_id, 3, "two\n", 4),
+        resource(run_id, 4, str(snapshot), get_digest(snapshot)),
+        artifact(run_id, 5, "m", str(snapshot), source="m", digest=get_digest(snapshot), size=5),
+        metrics(run_id, 6, loss=[1.0]),
+        completed(run_id, 7, result=1),
     ]
     for event in events[:3]:
         first.handle(event)
     first.close()
     # a new process (gnomon sync) delivers everything again, the started event included
     second = SqlObserver(db_url)
-    assert second.handle(StartedEvent(**{**_fields(start), "run_id": run_id})) == run_id
+    assert second.handle(dataclasses.replace(start, run_id=run_id)) == run_id
     for event in events + events:
         second.handle(event)
     # a heartbeat replayed after the end does not undo it
-    second.handle(HeartbeatEvent(run_id=run_id, seq=2, time=at(2), info=None, result=None))
+    second.handle(heartbeat(run_id, 2))
     second.close()
     reader = SqlReader(db_url)
     record = reader.run(run_id)
@@ -315,47 +292,38 @@ def test_replays_store_nothing_twice_and_resume_in_a_new_observer(db_url: str, p
     reader.close()
 
 
-def _fields(event: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
-
-
 def test_overlapping_output_is_trimmed_and_long_output_chunked(store: Any, project: Path) -> None:
     observer, reader = store
-    run_id = observer.on_started(started(project))
+    run_id = observer.on_started(project_start(project))
     big = "x" * 2_500_000 + "\n"
-    observer.on_output(OutputEvent(run_id=run_id, seq=1, time=at(1), text="abc", offset=0))
-    observer.on_output(OutputEvent(run_id=run_id, seq=2, time=at(2), text="bcdef", offset=1))
-    observer.on_output(OutputEvent(run_id=run_id, seq=3, time=at(3), text=big, offset=6))
+    observer.on_output(output(run_id, 1, "abc"))
+    observer.on_output(output(run_id, 2, "bcdef", 1))
+    observer.on_output(output(run_id, 3, big, 6))
     assert reader.output(run_id) == "abcdef" + big
 
 
 def test_given_ids_queued_runs_and_id_conflicts(store: Any, project: Path) -> None:
     observer, reader = store
-    assert observer.on_started(started(project, run_id="custom-7")) == "custom-7"
-    assert observer.on_started(started(project)) == "2"  # allocated ids follow the key
-    queued = QueuedEvent(run_id=None, seq=0, time=T0, **{k: v for k, v in _fields(started(project)).items()
-                                                           if k in ("experiment", "command", "host", "config", "meta")})
-    queued_id = observer.on_queued(queued)
+    assert observer.on_started(project_start(project, run_id="custom-7")) == "custom-7"
+    assert observer.on_started(project_start(project)) == "2"  # allocated ids follow the key
+    queued_id = observer.on_queued(queued(**run_fields(project)))
     assert reader.run(queued_id)["status"] == "QUEUED" and reader.run(queued_id)["queue_time"] == T0
-    assert observer.on_started(started(project, run_id=queued_id)) == queued_id
+    assert observer.on_started(project_start(project, run_id=queued_id)) == queued_id
     assert reader.run(queued_id)["status"] == "RUNNING"
     with pytest.raises(ObserverError, match="already holds another run"):
-        observer.on_started(started(project, run_id="custom-7", command="different"))
+        observer.on_started(project_start(project, run_id="custom-7", command="different"))
     with pytest.raises(ObserverError, match="never stored"):
-        observer.on_output(OutputEvent(run_id="nope", seq=1, time=at(1), text="x", offset=0))
+        observer.on_output(output("nope", 1, "x"))
 
 
 def test_artifact_of_50_mb(store: Any, project: Path, tmp_path: Path) -> None:
     observer, reader = store
-    run_id = observer.on_started(started(project))
+    run_id = observer.on_started(project_start(project))
     payload = os.urandom(1 << 20) * 50
     snapshot = tmp_path / "big.bin"
     snapshot.write_bytes(payload)
     digest = hashlib.sha256(payload).hexdigest()
-    event = ArtifactEvent(run_id=run_id, seq=1, time=at(1), name="big.bin", filename=str(snapshot),
-                          source="big.bin", digest=digest, size=len(payload))
+    event = artifact(run_id, 1, "big.bin", str(snapshot), source="big.bin", digest=digest, size=len(payload))
     observer.on_artifact(event)
     observer.on_artifact(event)  # a replay stores nothing again
     assert reader.artifact(run_id, "big.bin") == payload

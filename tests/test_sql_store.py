@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -21,18 +20,10 @@ pytest.importorskip("sqlalchemy", reason="the SQL store needs gnomon[sql]")
 
 import sqlalchemy as sa
 
+from event_builders import T0, artifact, at, completed, failed, heartbeat, metrics, output, resource, series, started
 from gnomon.errors import RunNotFoundError, StoreError
 from gnomon.events import (
-    ArtifactEvent,
-    CompletedEvent,
-    FailedEvent,
-    HeartbeatEvent,
-    MetricSeries,
     MetricsEvent,
-    OutputEvent,
-    ResourceEvent,
-    StartedEvent,
-    freeze,
 )
 from gnomon.observers.sql import SqlObserver
 from gnomon.observers.sql.store import SqlRunStore
@@ -55,12 +46,7 @@ from gnomon.query.tree import (
 )
 from gnomon.serialize import encode
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 NAN, INF = math.nan, math.inf
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -110,43 +96,44 @@ class Writer:
         exp: dict[str, Any] | None = None,
         command: str = "main",
     ) -> str:
-        event = StartedEvent(
-            run_id=run_id,
-            seq=0,
+        event = started(
+            run_id,
             time=at(start),
-            experiment=freeze(exp or experiment()),
+            experiment=exp or experiment(),
             command=command,
-            host=freeze({"hostname": host, "os": ["Linux", "6"]} if host else {"os": ["Linux", "6"]}),
-            config=freeze(encode(config)),
-            meta=freeze({"command": command, "beat_interval": 2.5, "pid": 4242, **(meta or {})}),
+            host={"hostname": host, "os": ["Linux", "6"]} if host else {"os": ["Linux", "6"]},
+            config=encode(config),
+            meta={"command": command, "beat_interval": 2.5, "pid": 4242, **(meta or {})},
         )
         return self.observer.on_started(event)
 
-    def metrics(self, run_id: str, seq: int | None = None, **series: list[tuple[int, float]]) -> MetricsEvent:
+    def metrics(self, run_id: str, seq: int | None = None, **named: list[tuple[int, float]]) -> MetricsEvent:
         batch = {
-            name.replace("__", "/").replace("_dot_", "."): MetricSeries(
-                [s for s, _ in points], [v for _, v in points], [at(100 + s).timestamp() for s, _ in points]
+            name.replace("__", "/").replace("_dot_", "."): series(
+                [v for _, v in points],
+                steps=[s for s, _ in points],
+                timestamps=[at(100 + s).timestamp() for s, _ in points],
             )
-            for name, points in series.items()
+            for name, points in named.items()
         }
-        event = MetricsEvent(run_id=run_id, seq=seq or self.next(run_id), time=at(50), series=MappingProxyType(batch))
+        event = metrics(run_id, seq or self.next(run_id), batch, time=at(50))
         self.observer.on_metrics(event)
         return event
 
     def beat(self, run_id: str, when: float, info: dict[str, Any] | None = None, result: Any = None) -> None:
         self.observer.on_heartbeat(
-            HeartbeatEvent(
-                run_id=run_id,
-                seq=self.next(run_id),
+            heartbeat(
+                run_id,
+                self.next(run_id),
                 time=at(when),
-                info=None if info is None else freeze(encode(info)),
-                result=freeze(encode(result)),
+                info=None if info is None else encode(info),
+                result=encode(result),
             )
         )
 
     def complete(self, run_id: str, when: float, result: Any = None) -> None:
         self.observer.on_completed(
-            CompletedEvent(run_id=run_id, seq=self.next(run_id), time=at(when), result=freeze(encode(result)))
+            completed(run_id, self.next(run_id), time=at(when), result=encode(result))
         )
 
 
@@ -260,7 +247,7 @@ def _write_filter_runs(url: str) -> None:
             writer.complete(run_id, i * 10 + 8, result=results[i])
         if i == 4:
             writer.observer.on_failed(
-                FailedEvent(run_id=run_id, seq=writer.next(run_id), time=at(48), fail_trace=["boom"])
+                failed(run_id, writer.next(run_id), ["boom"], time=at(48))
             )
     writer.observer.close()
 
@@ -500,21 +487,20 @@ def test_records_are_canonical(db_url: str, tmp_path: Path) -> None:
     source.write_bytes(b"weights")
     digest = hashlib.sha256(b"weights").hexdigest()
     writer.observer.on_artifact(
-        ArtifactEvent(
-            run_id=run_id,
-            seq=writer.next(run_id),
-            time=at(6),
-            name="model.bin",
-            filename=str(source),
-            source=str(source),
+        artifact(
+            run_id,
+            writer.next(run_id),
+            "model.bin",
+            str(source),
             digest=digest,
             size=7,
-            metadata=freeze({"epoch": 1}),
+            metadata={"epoch": 1},
             content_type="application/octet-stream",
+            time=at(6),
         )
     )
     writer.observer.on_resource(
-        ResourceEvent(run_id=run_id, seq=writer.next(run_id), time=at(6), filename=str(source), digest=digest)
+        resource(run_id, writer.next(run_id), str(source), digest, time=at(6))
     )
     writer.complete(run_id, 8, result={"acc": 0.5, "arr": (1, 2)})
     writer.observer.close()
@@ -564,8 +550,8 @@ def test_records_are_canonical(db_url: str, tmp_path: Path) -> None:
         assert record["info"] == {"epoch": 1} and record["host"]["hostname"] == "box"
         assert record["meta"]["comment"] == "hi" and record["fail_trace"] is None
         assert record["experiment_info"]["name"] == "exp"
-        (artifact,) = record["artifacts"]
-        assert (artifact.name, artifact.size, artifact.digest, artifact.metadata) == (
+        (stored,) = record["artifacts"]
+        assert (stored.name, stored.size, stored.digest, stored.metadata) == (
             "model.bin",
             7,
             digest,
@@ -639,14 +625,14 @@ def test_series_of_50_runs_take_two_queries(db_url: str) -> None:
 
 
 def test_output_by_offset_and_limit(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gnomon.observers.sql.output as output
+    import gnomon.observers.sql.output as sql_output
 
-    monkeypatch.setattr(output, "OUTPUT_CHUNK", 4)  # many stored rows for a short text
+    monkeypatch.setattr(sql_output, "OUTPUT_CHUNK", 4)  # many stored rows for a short text
     writer = Writer(db_url)
     run_id = writer.start({})
     text = "héllo wörld 🎉\nline two\n"
-    writer.observer.on_output(OutputEvent(run_id=run_id, seq=1, time=at(1), text=text[:9], offset=0))
-    writer.observer.on_output(OutputEvent(run_id=run_id, seq=2, time=at(2), text=text[9:], offset=9))
+    writer.observer.on_output(output(run_id, 1, text[:9]))
+    writer.observer.on_output(output(run_id, 2, text[9:], 9))
     writer.observer.close()
     store = SqlRunStore.from_url(db_url)
     try:
@@ -670,16 +656,7 @@ def test_artifacts_stream_chunk_by_chunk(db_url: str, tmp_path: Path, monkeypatc
     writer = Writer(db_url)
     run_id = writer.start({})
     writer.observer.on_artifact(
-        ArtifactEvent(
-            run_id=run_id,
-            seq=1,
-            time=at(1),
-            name="data.bin",
-            filename=str(source),
-            source=str(source),
-            digest=hashlib.sha256(payload).hexdigest(),
-            size=len(payload),
-        )
+        artifact(run_id, 1, "data.bin", str(source), digest=hashlib.sha256(payload).hexdigest(), size=len(payload))
     )
     writer.observer.close()
     store = SqlRunStore.from_url(db_url)
@@ -738,34 +715,19 @@ def test_lineage_follows_digests(db_url: str, tmp_path: Path) -> None:
 
     a, b, c = (writer.start({"k": k}, start=k) for k in range(3))
     writer.observer.on_artifact(
-        ArtifactEvent(
-            run_id=a,
-            seq=1,
-            time=at(1),
-            name="model.pt",
-            filename=str(files["model.pt"]),
-            source="model.pt",
-            digest=digest("model.pt"),
-            size=80,
-        )
+        artifact(a, 1, "model.pt", str(files["model.pt"]), source="model.pt", digest=digest("model.pt"), size=80)
     )
     writer.observer.on_resource(
-        ResourceEvent(run_id=b, seq=1, time=at(2), filename="/data/model.pt", digest=digest("model.pt"))
+        resource(b, 1, "/data/model.pt", digest("model.pt"), time=at(2))
     )
     writer.observer.on_artifact(
-        ArtifactEvent(
-            run_id=b,
-            seq=2,
+        artifact(
+            b, 2, "preds.csv", str(files["preds.csv"]), source="preds.csv", digest=digest("preds.csv"), size=90,
             time=at(3),
-            name="preds.csv",
-            filename=str(files["preds.csv"]),
-            source="preds.csv",
-            digest=digest("preds.csv"),
-            size=90,
         )
     )
     writer.observer.on_resource(
-        ResourceEvent(run_id=c, seq=1, time=at(4), filename="/data/preds.csv", digest=digest("preds.csv"))
+        resource(c, 1, "/data/preds.csv", digest("preds.csv"), time=at(4))
     )
     writer.observer.close()
     store = SqlRunStore.from_url(db_url)

@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from event_builders import completed, heartbeat, output, started
 from gnomon.backlog import Selection, store_key
 from gnomon.cli.main import main
-from gnomon.events import CompletedEvent, Event, HeartbeatEvent, OutputEvent, StartedEvent
+from gnomon.events import Event
 from gnomon.spool import Spool
 from gnomon.sync import EXIT_BAD, EXIT_OK, EXIT_PENDING, EXIT_SPOOL, EXIT_USAGE, is_rejection, pending
 
@@ -36,9 +37,8 @@ def run_events(run_id: str | None = "1", name: str = "demo", user_id: str | None
     The start carries no id (or the user's ``-i`` id); the later events carry the id
     another observer of the run gave it, which is the id the user was shown.
     """
-    start = StartedEvent(
-        run_id=user_id,
-        seq=0,
+    start = started(
+        user_id,
         time=STARTED,
         experiment={
             "name": name,
@@ -48,7 +48,6 @@ def run_events(run_id: str | None = "1", name: str = "demo", user_id: str | None
             "mainfile": f"{name}.py",
             "base_dir": "/tmp",
         },
-        command="main",
         host={},
         config={"a": 1},
         meta={},
@@ -56,9 +55,9 @@ def run_events(run_id: str | None = "1", name: str = "demo", user_id: str | None
     later_id = user_id or run_id
     return [
         start,
-        OutputEvent(run_id=later_id, seq=1, time=STARTED, text="hello\n", offset=0),
-        HeartbeatEvent(run_id=later_id, seq=2, time=STARTED, info={"x": 1}),
-        CompletedEvent(run_id=later_id, seq=3, time=STARTED, result=42),
+        output(later_id, 1, "hello\n", time=STARTED),
+        heartbeat(later_id, 2, info={"x": 1}, time=STARTED),
+        completed(later_id, 3, result=42, time=STARTED),
     ]
 
 

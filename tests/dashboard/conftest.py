@@ -236,9 +236,8 @@ def fixture_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 def populate(folder: str, n: int, points: int = 10) -> None:
     """Write ``n`` finished runs through the file observer's own event methods (fast: no run process)."""
     from datetime import datetime, timedelta, timezone
-    from types import MappingProxyType
 
-    from gnomon.events import CompletedEvent, HeartbeatEvent, MetricSeries, MetricsEvent, StartedEvent, freeze
+    from event_builders import completed, heartbeat, metrics, series, started
     from gnomon.observers import FileStorageObserver
 
     observer = FileStorageObserver(folder)
@@ -246,18 +245,16 @@ def populate(folder: str, n: int, points: int = 10) -> None:
     for i in range(n):
         t0 = base + timedelta(minutes=i)
         config = {"seed": i, "lr": 10 ** -(1 + i % 4), "batch": 2 ** (4 + i % 5), "optim": ["adam", "sgd"][i % 2]}
-        run_id = observer.on_started(StartedEvent(
-            run_id=None, seq=0, time=t0, experiment=freeze({"name": f"exp{i % 3}"}), command="main",
-            host=freeze({"hostname": f"node{i % 4}"}), config=freeze(config),
-            meta=freeze({"command": "main", "options": {}, "beat_interval": 10.0, "pid": 1}),
+        run_id = observer.on_started(started(
+            time=t0, experiment={"name": f"exp{i % 3}"}, host={"hostname": f"node{i % 4}"}, config=config,
+            meta={"command": "main", "options": {}, "beat_interval": 10.0, "pid": 1},
         ))
         stamp = t0.timestamp()
         offset = (i * 7919) % 1000 / 1000.0  # a loss minimum that is not in id order
-        series = {"loss": MetricSeries(list(range(points)), [offset + 1.0 / (j + 1) for j in range(points)],
-                                       [stamp + j for j in range(points)])}
-        observer.on_metrics(MetricsEvent(run_id=run_id, seq=1, time=t0, series=MappingProxyType(series)))
-        observer.on_heartbeat(HeartbeatEvent(run_id=run_id, seq=2, time=t0 + timedelta(seconds=50), info=freeze({})))
-        observer.on_completed(CompletedEvent(run_id=run_id, seq=3, time=t0 + timedelta(seconds=60), result=float(i)))
+        loss = series([offset + 1.0 / (j + 1) for j in range(points)], timestamps=[stamp + j for j in range(points)])
+        observer.on_metrics(metrics(run_id, 1, loss=loss, time=t0))
+        observer.on_heartbeat(heartbeat(run_id, 2, info={}, time=t0 + timedelta(seconds=50)))
+        observer.on_completed(completed(run_id, 3, result=float(i), time=t0 + timedelta(seconds=60)))
     observer.close()
 
 
@@ -277,27 +274,24 @@ SPIKE_STEP, SPIKE_VALUE, N_BIG = 123_457, 50.0, 1_000_000
 def big_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A file store with one run (id 1) holding a 1,000,000-point ``loss`` with a single spike."""
     from datetime import datetime, timezone
-    from types import MappingProxyType
 
     import numpy as np
 
-    from gnomon.events import CompletedEvent, MetricSeries, MetricsEvent, StartedEvent, freeze
+    from event_builders import completed, metrics, series, started
     from gnomon.observers import FileStorageObserver
 
     folder = str(tmp_path_factory.mktemp("dashboard-big") / "runs")
     observer = FileStorageObserver(folder)
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    run_id = observer.on_started(StartedEvent(
-        run_id=None, seq=0, time=t0, experiment=freeze({"name": "big"}), command="main", host=freeze({}),
-        config=freeze({"lr": 0.1}), meta=freeze({})))
+    run_id = observer.on_started(started(time=t0, experiment={"name": "big"}, host={}, config={"lr": 0.1}, meta={}))
     chunk = N_BIG // 10
     for c in range(10):
         steps = np.arange(c * chunk, (c + 1) * chunk)
         values = 1.5 + 0.5 * np.sin(steps / 5000.0)
         values[steps == SPIKE_STEP] = SPIKE_VALUE
-        series = MetricSeries(steps.tolist(), values.tolist(), (t0.timestamp() + steps * 1e-3).tolist())
-        observer.on_metrics(MetricsEvent(run_id=run_id, seq=1 + c, time=t0, series=MappingProxyType({"loss": series})))
-    observer.on_completed(CompletedEvent(run_id=run_id, seq=11, time=t0, result=None))
+        loss = series(values.tolist(), steps=steps.tolist(), timestamps=(t0.timestamp() + steps * 1e-3).tolist())
+        observer.on_metrics(metrics(run_id, 1 + c, loss=loss, time=t0))
+    observer.on_completed(completed(run_id, 11, time=t0))
     observer.close()
     return folder
 
