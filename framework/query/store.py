@@ -403,7 +403,7 @@ class RunSet:
         last, min and max point and adds ``min``/``max`` band columns; ``smooth``
         (``"ema:0.6"``, ``"gauss:3"``) is applied to the whole series first.
         """
-        from gnomon.query.stored_run import series_frame
+        from gnomon.query.frames import series_frame
 
         records = self._fetch()
         wanted = [names] if isinstance(names, str) else names
