@@ -4,25 +4,111 @@ An artifact is copied at once into a private snapshot in the spool's staging
 folder, so the run may overwrite or delete the file straight away while observers
 store it in the background; a run that dies right after the call still has the
 snapshot for ``gnomon sync``.
+
+The run pays for that one copy and nothing else: a copy-on-write clone where the
+filesystem has them (btrfs, XFS), else an in-kernel copy. A hard link would be
+cheaper still but is not a snapshot: a run that rewrites its file in place would
+change the stored artifact. The snapshot's SHA-256 is computed later, once, by
+the first store that needs it (:func:`snapshot_digest`), on its own thread.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import mimetypes
 import os
 import shutil
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from gnomon.events import artifact_name_problem, freeze
 from gnomon.serialize import encode_lenient
 
-__all__ = ["artifact_fields", "resource_fields"]
+__all__ = ["artifact_fields", "resource_fields", "snapshot_digest"]
+
+_FICLONE = 0x40049409  # linux/fs.h: clone a whole file (copy-on-write)
+_NO_CLONE = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.EPERM, errno.ENOSYS}
+_clones = [True]  # False once the staging filesystem said it cannot clone
+_digests: OrderedDict[tuple[str, int, int], str] = OrderedDict()
+_digests_lock = threading.Lock()
+_DIGESTS_KEPT = 256
 
 
 def _sha256(path: str) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _copy(source: str, target: str) -> int:
+    """Copy ``source`` to the new file ``target`` (owner-only); the number of bytes copied."""
+    with open(source, "rb") as src:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if _clones[0]:
+                try:
+                    import fcntl
+
+                    fcntl.ioctl(fd, _FICLONE, src.fileno())
+                    return os.fstat(fd).st_size
+                except OSError as error:
+                    if error.errno not in _NO_CLONE:
+                        raise
+                    _clones[0] = False
+            with os.fdopen(fd, "wb", closefd=False) as dst:
+                _sendfile(src, dst)
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+
+
+def _sendfile(src: Any, dst: Any) -> None:
+    """An in-kernel copy (what :func:`shutil.copyfile` does on Linux), without its extra stats."""
+    if not hasattr(os, "sendfile"):
+        shutil.copyfileobj(src, dst)
+        return
+    infd, outfd = src.fileno(), dst.fileno()
+    block = max(os.fstat(infd).st_size, 1 << 23)
+    offset = 0
+    while True:
+        try:
+            sent = os.sendfile(outfd, infd, offset, block)
+        except OSError as error:
+            if offset == 0 and error.errno in (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK):
+                shutil.copyfileobj(src, dst)
+                return
+            raise
+        if sent == 0:
+            return
+        offset += sent
+
+
+def snapshot_digest(filename: str, digest: str | None = None) -> str | None:
+    """The SHA-256 of an artifact's snapshot: ``digest`` when the event has one, else computed.
+
+    Computed once per snapshot and shared by every store of the run (two Mongo
+    stores hash a large artifact once); None when the snapshot is gone.
+    """
+    if digest:
+        return digest
+    try:
+        stat = os.stat(filename)
+    except OSError:
+        return None
+    key = (filename, stat.st_size, stat.st_mtime_ns)
+    with _digests_lock:
+        known = _digests.get(key)
+        if known is not None:
+            return known
+        try:
+            known = _sha256(filename)
+        except OSError:
+            return None
+        _digests[key] = known
+        while len(_digests) > _DIGESTS_KEPT:
+            _digests.popitem(last=False)
+        return known
 
 
 def resource_fields(filename: str | os.PathLike[str]) -> dict[str, Any]:
@@ -56,13 +142,12 @@ def artifact_fields(
     if content_type is None:
         content_type = mimetypes.guess_type(name)[0]
     snapshot = os.path.join(staging, f"{number:06d}-{os.path.basename(name)}")
-    shutil.copyfile(source, snapshot)
+    size = _copy(source, snapshot)
     return {
         "name": name,
         "filename": snapshot,
         "source": source,
-        "digest": _sha256(snapshot),
-        "size": os.path.getsize(snapshot),
+        "size": size,
         "metadata": freeze(encode_lenient(metadata, "artifact metadata")) if metadata is not None else None,
         "content_type": content_type,
     }

@@ -35,7 +35,7 @@ from typing import Any
 
 from gnomon import spill
 from gnomon.delivery import Delivery
-from gnomon.events import Event
+from gnomon.events import ArtifactEvent, Event
 from gnomon.spool import Spool
 
 __all__ = ["Dispatcher"]
@@ -82,6 +82,7 @@ class Dispatcher:
         self.queue_size = queue_size
         self.spilled = 0
         self._spill_lock = threading.Lock()
+        self._urls: dict[str, str | None] = {}
         self._id_lock = threading.Lock()
         self._started = False  # the run went on: an id learned from now on comes late
         self._deadline = time.monotonic() + start_timeout
@@ -185,9 +186,27 @@ class Dispatcher:
         time limit and says so while the run goes on, not only when it ends.
         """
         now = time.monotonic()
+        if isinstance(event, ArtifactEvent):
+            self._note(event)
         for worker in self.workers:
             worker.put(event)
             worker.check_stalled(now, self.start_timeout)
+
+    def _note(self, event: ArtifactEvent) -> None:
+        """Keep beside the snapshot what ``gnomon sync`` needs should the run die before handing it over."""
+        try:
+            self.spool.note(self.run_uid, event, [(w.key, self._url(w), w.own_id) for w in self.workers])
+        except (OSError, TypeError, ValueError) as error:  # the live delivery still has it
+            log.debug("Could not note the artifact %s for gnomon sync: %s", event.name, error)
+
+    def _url(self, worker: Delivery) -> str | None:
+        """The observer's URL (asked once: some observers build it)."""
+        if worker.key not in self._urls:
+            try:
+                self._urls[worker.key] = worker.observer.to_url()
+            except Exception:  # noqa: BLE001 - the event is kept without it
+                self._urls[worker.key] = None
+        return self._urls[worker.key]
 
     def spill(self, worker: Delivery, events: list[Event]) -> tuple[list[Event], str]:
         """Write events an observer could not take to the spool; returns ``(not kept, why)``.
@@ -274,6 +293,8 @@ class Dispatcher:
         for worker in self.workers:
             if worker.lost:
                 self._report_lost(worker)
+        # Every event was taken or spooled: the notes for a run that dies are not needed.
+        self.spool.release(self.run_uid)
 
     def _report_lost(self, worker: Delivery) -> None:
         """Say exactly what neither the observer nor the spool took, and record the end if possible."""

@@ -210,15 +210,17 @@ class ArtifactEvent(Event):
 
     ``filename`` is a private snapshot of the file taken when the artifact was added,
     so the run may change or delete its own copy at once; ``source`` is the path the
-    user gave.
+    user gave. ``digest`` (sha256 of the snapshot) is None when the run did not hash
+    the file itself: hashing is left to the stores that need it, off the run's thread
+    (:func:`gnomon.artifacts.snapshot_digest`).
     """
 
     kind: ClassVar[str] = "artifact"
     name: str
     filename: str
     source: str
-    digest: str
     size: int
+    digest: str | None = None
     metadata: Mapping[str, Any] | None = None
     content_type: str | None = None
 

@@ -437,9 +437,7 @@ class Run:
             raise RuntimeError(
                 "This run has not started; artifacts can be added only while it runs."
             )
-        path = self._dispatcher.spool.staging_dir(self.run_uid)
-        path.mkdir(parents=True, exist_ok=True)
-        return str(path)
+        return self._dispatcher.spool.staging(self.run_uid)
 
     def _cleanup_staging(self) -> None:
         if self._staged and not self._dispatcher.any_spilled:

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from gnomon import staged
 from gnomon.errors import SpoolError
-from gnomon.events import Event, event_to_dict
+from gnomon.events import ArtifactEvent, Event, event_to_dict
 
 if TYPE_CHECKING:
     import sqlite3
@@ -154,6 +155,8 @@ class Spool:
             directory = SETTINGS.SPOOL_DIR
         self._directory = Path(directory) if directory is not None else None
         self._private = False
+        self._staged: dict[str, str] = {}
+        self._held: dict[str, int | None] = {}
 
     @functools.cached_property
     def directory(self) -> Path:
@@ -169,6 +172,29 @@ class Spool:
         """Where a run keeps the artifact snapshots its events point to (made private on first use)."""
         self._make_private(database=False)
         return self.directory / "staging" / run_uid
+
+    def staging(self, run_uid: str) -> str:
+        """:meth:`staging_dir`, created and locked as a live run's: once per run, not at every artifact."""
+        made = self._staged.get(run_uid)
+        if made is None or not os.path.isdir(made):
+            path = self.staging_dir(run_uid)
+            path.mkdir(parents=True, exist_ok=True)
+            made = self._staged[run_uid] = str(path)
+            if run_uid not in self._held:
+                self._held[run_uid] = staged.hold(made)
+        return made
+
+    def note(self, run_uid: str, event: ArtifactEvent, observers: list[tuple[str, str | None, str | None]]) -> None:
+        """Journal an artifact event of a live run (see :mod:`gnomon.staged`); nothing without a journal."""
+        fd = self._held.get(run_uid)
+        if fd is not None:
+            staged.note(fd, event, observers)
+
+    def release(self, run_uid: str) -> None:
+        """The run ended and its events are delivered or spooled: drop its artifact journal and lock."""
+        if run_uid in self._held or run_uid in self._staged:
+            staged.release(self.staging_dir(run_uid), self._held.pop(run_uid, None))
+            self._staged.pop(run_uid, None)
 
     def _make_private(self, *, database: bool = True) -> None:
         """Create the spool folder and its database readable by their owner only.
@@ -279,6 +305,7 @@ class Spool:
 
     def pending(self) -> list[tuple[str, str, str | None, int]]:
         """(run_uid, observer_key, observer_url, event count) of everything waiting."""
+        staged.recover(self)
         if not self.path.exists():
             return []
         with self.connect() as db:
@@ -297,7 +324,12 @@ class Spool:
             return db.execute("SELECT 1 FROM events WHERE run_uid = ? LIMIT 1", (run_uid,)).fetchone() is not None
 
     def deliveries(self) -> list[SpooledDelivery]:
-        """Everything that waits, one entry per run and observer, oldest first."""
+        """Everything that waits, one entry per run and observer, oldest first.
+
+        Artifacts staged by runs that died before handing them over join first
+        (:mod:`gnomon.staged`).
+        """
+        staged.recover(self)
         if not self.path.exists():
             return []
         with self.connect() as db:

@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
+from gnomon.artifacts import snapshot_digest
 from gnomon.observers.mongo.documents import gridfs_stand_in
 
 __all__ = ["FileStore", "open_stream"]
@@ -111,11 +112,17 @@ class FileStore:
         run_id: Any,
         name: str,
         path: str,
-        digest: str,
+        digest: str | None,
         metadata: Mapping[str, Any] | None,
         content_type: str | None,
     ) -> Any:
-        """Store an artifact of a run (once); its file id, None when the snapshot is gone."""
+        """Store an artifact of a run (once); its file id, None when the snapshot is gone.
+
+        ``digest`` None: the snapshot is hashed here, on the observer's thread.
+        """
+        digest = snapshot_digest(path, digest)
+        if digest is None:
+            return None
         filename = f"artifact://{self.runs_name}/{run_id}/{name}"
         found = self.files.find_one({"filename": filename, "sha256": digest}, {"_id": 1})
         if found is not None:
