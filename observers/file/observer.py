@@ -29,12 +29,10 @@ An artifact named like one of the run's own files (``run.json``, ``cout.txt``,
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import shutil
 import threading
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,9 +52,8 @@ from gnomon.events import (
     StartedEvent,
     thaw,
 )
-from gnomon.observers.sacred_methods import SacredMethods
+from gnomon.observers.file.content import ContentStore, artifact_name
 from gnomon.observers.file.layout import (
-    allocate_run_dir,
     append_exactly,
     atomic_write,
     copy_atomic,
@@ -69,19 +66,14 @@ from gnomon.observers.file.layout import (
 )
 from gnomon.observers.file.metrics import METRICS_JSON, MetricsLog
 from gnomon.observers.file.report import render_report
-from gnomon.observers.file.content import ContentStore, artifact_name
+from gnomon.observers.file.run_folders import claim, open_run_dir, release, same_run
 from gnomon.observers.file.url import DEFAULT_FILE_STORAGE_PRIORITY, file_storage_from_url, file_storage_url
+from gnomon.observers.sacred_methods import SacredMethods
 
 __all__ = ["DEFAULT_FILE_STORAGE_PRIORITY", "FileStorageObserver"]
 
 
 logger = logging.getLogger("gnomon.observers.file.observer")
-
-# Run folders that an observer of this process is writing, so a second observer
-# pointed at the same folder (Sacred bug #22) stays out of its way.
-_CLAIMS: weakref.WeakValueDictionary[str, FileStorageObserver] = weakref.WeakValueDictionary()
-_CLAIMS_LOCK = threading.Lock()
-
 
 @dataclass
 class _RunState:
@@ -94,22 +86,6 @@ class _RunState:
     cout_end: int = 0  # characters of the run's output stored so far
     passive: bool = False  # another observer of this process writes this folder
     info: dict[str, Any] | None = None
-
-
-def _same_run(existing: dict[str, Any], event: StartedEvent | QueuedEvent) -> bool:
-    """Whether a run.json found in a run's folder records the run of ``event``.
-
-    The run's ``run_uid`` decides when both have one; runs stored without it are
-    recognised by their start (or queue) time and command.
-    """
-    stored_uid = (existing.get("meta") or {}).get("run_uid")
-    if stored_uid is not None and event.run_uid is not None:
-        return bool(stored_uid == event.run_uid)
-    if existing.get("command") != event.command:
-        return False
-    if event.kind == "queued":
-        return bool((existing.get("meta") or {}).get("queue_time") == iso(event.time))
-    return bool(existing.get("start_time") == iso(event.time))
 
 
 class FileStorageObserver(SacredMethods):
@@ -200,51 +176,13 @@ class FileStorageObserver(SacredMethods):
 
     # ------------------------------------------------------------ run folders
     def _claim(self, path: Path) -> bool:
-        """Take a run folder for this observer; False when another observer here writes it."""
-        key = os.path.realpath(path)
-        with _CLAIMS_LOCK:
-            owner = _CLAIMS.get(key)
-            if owner is not None and owner is not self:
-                return False
-            _CLAIMS[key] = self
-            return True
+        return claim(self, path)
 
     def _release(self, path: Path) -> None:
-        key = os.path.realpath(path)
-        with _CLAIMS_LOCK:
-            if _CLAIMS.get(key) is self:
-                del _CLAIMS[key]
+        release(self, path)
 
     def _open_run_dir(self, event: StartedEvent | QueuedEvent) -> tuple[str, Path, dict[str, Any] | None]:
-        """Create the run's folder; return ``(id, path, run.json already there or None)``.
-
-        An id another observer chose (``id_suggested``) that names a folder of
-        another run here is not an error: the run gets a new numeric folder.
-        """
-        if event.run_id is None:
-            new_id, path = allocate_run_dir(self._base)
-            return new_id, path, None
-        if event.id_suggested and event.run_uid in self._own_ids:  # delivered again
-            event = dataclasses.replace(event, run_id=self._own_ids[event.run_uid], id_suggested=False)
-        run_id = validate_run_id(str(event.run_id))
-        path = self._base / run_id
-        self._base.mkdir(parents=True, exist_ok=True)
-        try:
-            os.mkdir(path)
-        except FileExistsError:
-            try:
-                existing = read_json(path / "run.json")
-            except FileNotFoundError:
-                if not event.id_suggested:
-                    return run_id, path, None  # created but never written: ours to fill
-                existing = None  # another process may be about to fill it
-            if event.id_suggested and (existing is None or not _same_run(existing, event)):
-                new_id, path = allocate_run_dir(self._base)
-                if event.run_uid is not None:
-                    self._own_ids[event.run_uid] = new_id
-                return new_id, path, None
-            return run_id, path, existing
-        return run_id, path, None
+        return open_run_dir(self._base, event, self._own_ids)
 
     def _load(self, run_id: str) -> _RunState:
         """The state of a run: from memory, or resumed from its folder on disk."""
@@ -296,7 +234,7 @@ class FileStorageObserver(SacredMethods):
         entry["meta"].setdefault("queue_time", iso(event.time))
         entry["status"] = "QUEUED"
         run_id, path, existing = self._open_run_dir(event)
-        if existing is not None and existing != entry and not _same_run(existing, event):
+        if existing is not None and existing != entry and not same_run(existing, event):
             raise ObserverError(
                 f"run folder {path} already holds another run (status {existing.get('status')!r}); "
                 "choose another id or remove the folder"
@@ -321,7 +259,7 @@ class FileStorageObserver(SacredMethods):
         run_id, path, existing = self._open_run_dir(event)
         self.dir = str(path)
         if existing is not None and existing.get("status") != "QUEUED":
-            if not _same_run(existing, event):
+            if not same_run(existing, event):
                 raise ObserverError(
                     f"run folder {path} already holds another run (started "
                     f"{existing.get('start_time')}, command {existing.get('command')!r}); "
