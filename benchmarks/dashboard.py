@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 
@@ -49,7 +49,7 @@ def build(folder: Path, n: int) -> tuple[str, list[str]]:
     if marker.exists():
         return marker.read_text().split(";")[0], marker.read_text().split(";")[1].split(",")
     observer = FileStorageObserver(str(folder))
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
 
     def start(i: int, name: str) -> str:
         config = {"seed": i, "lr": 10 ** -(1 + i % 4), "batch": 2 ** (4 + i % 5), "optim": ["adam", "sgd"][i % 2],
@@ -143,7 +143,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (127.0.0.1 only)
+    with urllib.request.urlopen(url, timeout=60) as response:
         return bytes(response.read())
 
 

@@ -20,8 +20,19 @@ from pathlib import Path
 
 from mongo_side import mongo_server
 from sides import (
-    Side, add_side_options, child_env, failure, median, print_table, ratio_text, result_payload,
-    run_timed, scratch, sides_from, verdict, write_script,
+    Side,
+    add_side_options,
+    child_env,
+    failure,
+    median,
+    print_table,
+    ratio_text,
+    result_payload,
+    run_timed,
+    scratch,
+    sides_from,
+    verdict,
+    write_script,
 )
 
 SCRIPT = """\

@@ -20,7 +20,7 @@ import argparse
 import sys
 
 from mongo_side import CountingProxy, mongo_server
-from sides import Side, add_side_options, child_env, print_table, run_timed, scratch, sides_from, verdict, write_script
+from sides import add_side_options, child_env, print_table, run_timed, scratch, sides_from, verdict, write_script
 from templates import MONGO_OUTPUT_VOLUME as SCRIPT
 
 TARGET_RATIO = 1.2

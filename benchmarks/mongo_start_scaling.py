@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mongo_side import mongo_server
 from sides import (
-    Side, add_side_options, child_env, failure, print_table, result_payload, run_timed, scratch, sides_from,
-    verdict, write_script,
+    Side,
+    add_side_options,
+    child_env,
+    failure,
+    print_table,
+    result_payload,
+    run_timed,
+    scratch,
+    sides_from,
+    verdict,
+    write_script,
 )
 
 SCRIPT = """\
@@ -64,7 +73,7 @@ TARGET_RATIO = 1.2
 def fill(db, count: int) -> None:
     """Insert ``count`` finished, Sacred-shaped run documents with the next integer ids."""
     last = db.runs.find_one(sort=[("_id", -1)]) or {"_id": 0}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     docs = [
         {
             "_id": last["_id"] + 1 + i, "format": "MongoObserver-0.7.0", "command": "main", "status": "COMPLETED",

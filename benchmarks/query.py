@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -321,7 +321,7 @@ def big_series(kind: str, mongo: str | None) -> tuple[float, float, int]:
     if have != 1:
         _wipe(kind, url)
         observer = _observer(kind, url)
-        t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
         run_id = observer.on_started(StartedEvent(
             run_id=None, seq=0, time=t0, experiment=freeze({"name": "big"}), command="main", host=freeze({}),
             config=freeze({}), meta=freeze({})))

@@ -33,7 +33,7 @@ def bench(backend: str) -> None:
         return
     try:
         observer = SqlObserver(url)
-        observer.engine  # create and migrate the schema before timing
+        _ = observer.engine  # create and migrate the schema before timing
         clock: dict[str, float] = {}
 
         def main() -> None:

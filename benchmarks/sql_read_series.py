@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 POINTS = 1_000_000
@@ -31,7 +31,7 @@ def bench(backend: str) -> None:
         return
     try:
         observer = SqlObserver(url)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         run_id = observer.on_started(
             StartedEvent(
                 run_id=None, seq=0, time=now, experiment=freeze({"name": "bench"}), command="main",
@@ -47,10 +47,11 @@ def bench(backend: str) -> None:
         reader = SqlReader(url)
         reader.metric_series(run_id, "loss")  # warm the connection pool (not the data: fresh each call)
         start = time.perf_counter()
-        steps, values, stamps = reader.metric_series(run_id, "loss")
+        steps, values, _stamps = reader.metric_series(run_id, "loss")
         took = time.perf_counter() - start
         reader.close()
-        assert len(steps) == POINTS and values[-1] == (POINTS - 1) * 0.5
+        assert len(steps) == POINTS
+        assert values[-1] == (POINTS - 1) * 0.5
         print(f"{backend:<11} read {POINTS} points of one series: {took:.3f} s (written in {written:.3f} s)")
     finally:
         database.__exit__(None, None, None)

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gnomon.errors import ServerUnreachable
-from gnomon.events import Event
+from gnomon.events import Event, QueuedEvent, StartedEvent
 
 if TYPE_CHECKING:
     from gnomon.dispatch import Dispatcher
@@ -86,6 +86,10 @@ class Delivery:
         self._waiter: tuple[Event, threading.Event, list[tuple[bool, Any]]] | None = None
         self.thread = threading.Thread(target=self._loop, name=f"gnomon-observer-{key}", daemon=True)
         self.thread.start()
+
+    def _gave_up(self) -> bool:
+        """Whether delivery was abandoned (read anew: another thread sets it)."""
+        return self.give_up
 
     @property
     def name(self) -> str:
@@ -237,7 +241,7 @@ class Delivery:
         while True:
             try:
                 sent = event
-                if event.kind in ("started", "queued"):
+                if isinstance(event, StartedEvent | QueuedEvent):
                     if event.run_id is None and self.dispatcher.run_id is not None:
                         sent = dataclasses.replace(event, run_id=self.dispatcher.run_id, id_suggested=True)
                     _delivering.run_id = self.dispatcher.run_id_value
@@ -275,7 +279,7 @@ class Delivery:
                         return False
                     # The end of the run wakes this wait (close notifies): one more try at once.
                     self.condition.wait(0.05 if self.closing else delay)
-                    if self.give_up:
+                    if self._gave_up():  # set by another thread while this one waited
                         return False
                 continue
             _delivering.run_id = None

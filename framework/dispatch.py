@@ -148,7 +148,11 @@ class Dispatcher:
         for worker in self.workers:
             with self._id_lock:
                 run_id = self.run_id
-            sent = dataclasses.replace(event, run_id=run_id, id_suggested=True) if run_id != event.run_id else event
+            sent = (
+                dataclasses.replace(event, run_id=run_id, id_suggested=True)  # type: ignore[call-arg]
+                if run_id != event.run_id
+                else event
+            )  # a start event (started or queued): both have id_suggested
             if worker.down is not None:
                 worker.put(sent)
                 continue

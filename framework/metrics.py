@@ -45,7 +45,7 @@ class MetricsBuffer:
     a deque would be copied item by item first.
     """
 
-    __slots__ = ("_points", "_next_step", "log_scalar")
+    __slots__ = ("_next_step", "_points", "log_scalar")
 
     def __init__(self) -> None:
         points: list[Any] = []
@@ -95,7 +95,9 @@ class MetricsBuffer:
             return {first: MetricSeries(steps, values, stamps)}
         return self._group(names, values, steps, stamps)
 
-    def _group(self, names: list[str], values: list[Any], steps: list[Any], stamps: list[float]) -> dict[str, MetricSeries]:
+    def _group(
+        self, names: list[str], values: list[Any], steps: list[Any], stamps: list[float]
+    ) -> dict[str, MetricSeries]:
         series: dict[str, tuple[list[Any], list[Any], list[float]]] = {}
         next_step = self._next_step
         for name, value, step, stamp in zip(names, values, steps, stamps, strict=True):

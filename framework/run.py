@@ -393,7 +393,7 @@ class Run:
         if text and self.captured_out_filter is not None:
             try:
                 text = self.captured_out_filter(text)
-            except Exception:  # noqa: BLE001
+            except Exception:  # a failing filter must not lose the output
                 logging.getLogger("gnomon.run").exception(
                     "captured_out_filter failed; output kept unfiltered"
                 )
@@ -437,7 +437,7 @@ class Run:
             raise RuntimeError(
                 "This run has not started; artifacts can be added only while it runs."
             )
-        return self._dispatcher.spool.staging(self.run_uid)
+        return str(self._dispatcher.spool.staging(self.run_uid))
 
     def _cleanup_staging(self) -> None:
         if self._staged and not self._dispatcher.any_spilled:

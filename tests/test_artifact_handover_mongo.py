@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 # mongo_server first: it skips this module where pymongo or SecantusDB is missing.
-from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: F401
+from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 # isort: split
 
@@ -18,7 +18,7 @@ from gnomon.observers.mongo.reader import MongoReader
 
 
 def test_two_mongo_stores_keep_the_sha256_of_an_artifact_the_run_did_not_hash(
-    mongo_server: MongoServer, db: Any, db_name: str, tmp_path: Path  # noqa: F811
+    mongo_server: MongoServer, db: Any, db_name: str, tmp_path: Path
 ) -> None:
     source = tmp_path / "model.bin"
     content = os.urandom(2_500_000)

@@ -70,7 +70,7 @@ LAMBDA_SCRIPT = textwrap.dedent(
 
     @ex.config
     def cfg():
-        import os
+        import os  # noqa: F401
         activation = lambda x: max(0, x)
         def double(n):
             return 2 * n
@@ -252,7 +252,6 @@ def test_helpers_in_a_scope_stay_out_of_the_config_silently() -> None:
     @ex.config
     def cfg() -> None:
         import math
-        import os  # noqa: F401
 
         root = math.sqrt
         shift = lambda x: x + 1  # noqa: E731

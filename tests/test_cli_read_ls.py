@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 import gnomon
 from gnomon.cli.main import main
-from mongo_server import mongo_server  # noqa: F401 - the fixture, by name
+from mongo_server import mongo_server  # noqa: F401 - fixtures, injected by name
 from query_fixtures import BACKENDS, opened_store, write_fixture_runs
 
 

@@ -1,7 +1,6 @@
 """Built-in commands: print_config, save_config, print_named_configs, print_dependencies."""
 
 # Config scopes define config by assigning locals that are never read again.
-# ruff: noqa: F841
 
 from __future__ import annotations
 

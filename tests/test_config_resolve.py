@@ -1,7 +1,6 @@
 """Resolving a run's config: precedence, added keys, type changes, hooks, ingredients."""
 
 # Config scopes define config by assigning locals that are never read again.
-# ruff: noqa: F841
 
 from __future__ import annotations
 

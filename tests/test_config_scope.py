@@ -1,7 +1,6 @@
 """Config scopes: locals become config, fixed values win, comments become docs."""
 
 # Config scopes define config by assigning locals that are never read again.
-# ruff: noqa: F841
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def _sweep(factory, workdir: Path) -> None:
 
         def main(losses=losses) -> None:
             for step, value in enumerate(losses):
-                run.log_scalar("loss", value, step)  # noqa: B023 - called while this loop turn's run runs
+                run.log_scalar("loss", value, step)
 
         run = Run(config={"optim": optim}, main_function=main, observers=[factory()],
                   experiment_info={"name": "sweep"}, host_info={"hostname": "box"})

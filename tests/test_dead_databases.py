@@ -36,7 +36,7 @@ from gnomon.run import Run
 from gnomon.settings import SETTINGS
 from gnomon.spool import Spool
 from gnomon.testing import RecordingObserver
-from mongo_server import mongo_server  # noqa: F401
+from mongo_server import mongo_server  # noqa: F401 - fixtures, injected by name
 
 #: The target is 1.5 s for the whole process on an idle machine. The tests share two
 #: busy cores with others, so they allow twice that, or three times what the same
@@ -170,7 +170,7 @@ def _gnomon_sync(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("dead", ["postgresql", "mariadb", "mongodb", "all three"])
 def test_a_refused_database_costs_the_run_nothing_and_sync_delivers_it(
-    dead: str, tmp_path: Path, script_env: dict[str, str], spool_dir: Path, mongo_server: Any  # noqa: F811
+    dead: str, tmp_path: Path, script_env: dict[str, str], spool_dir: Path, mongo_server: Any
 ) -> None:
     kinds = ["postgresql", "mariadb", "mongodb"] if dead == "all three" else [dead]
     script = tmp_path / "hello.py"

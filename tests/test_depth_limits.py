@@ -22,7 +22,7 @@ from gnomon.observers import FileStorageObserver, MongoObserver, SqlObserver
 from gnomon.observers.sql.schema import runs as runs_table
 from gnomon.observers.sql.testing import DatabaseUnavailable, fresh_database
 from gnomon.serialize import MAX_DEPTH, TYPE_KEY
-from mongo_server import db, db_name, mongo_server  # noqa: F401
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 
 def nest(levels: int, leaf: Any = 1) -> Any:

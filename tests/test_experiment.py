@@ -1,7 +1,6 @@
 """Experiment end to end: ex.run, observers, threads, hooks, commands, shortcuts."""
 
 # Config scopes define config by assigning locals that are never read again.
-# ruff: noqa: F841
 
 from __future__ import annotations
 

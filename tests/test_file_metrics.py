@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from gnomon.observers.file.metrics import METRICS_JSON, MetricsLog
 
 
 def isoformat(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, timezone.utc).replace(tzinfo=None).isoformat()
+    return datetime.fromtimestamp(stamp, UTC).replace(tzinfo=None).isoformat()
 
 
 STAMPS = [

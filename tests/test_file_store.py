@@ -944,7 +944,7 @@ def test_a_large_log_is_summarised_from_the_series_copies_it_leaves_behind(
     steps = list(range(300))
     values = [math.nan if i % 7 == 0 else float((i * 37) % 101) for i in steps]
     obs.on_metrics(points(run_id, 1, steps[:150], values[:150]))
-    obs.on_metrics(points(run_id, 2, steps[150:] + [299], values[150:] + [-5.0]))  # the later point at step 299 wins
+    obs.on_metrics(points(run_id, 2, [*steps[150:], 299], [*values[150:], -5.0]))  # the later point at step 299 wins
     obs.on_metrics(points(run_id, 2, [1000], [99.0]))  # a replay of batch 2: counted once
 
     store = FileRunStore(basedir)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mongo_server import db, db_name, mongo_server  # noqa: F401
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 pytest.importorskip("pandas")
 with warnings.catch_warnings():
@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     incense = pytest.importorskip("incense")
     try:  # imported here, so Incense's reload of it warns nowhere
-        import sacred.serializer
+        import sacred.serializer  # noqa: F401 - imported before Incense reloads it
     except ImportError as error:  # Sacred 0.8.7 imports pkg_resources, gone from setuptools 82 on
         pytest.skip(f"Incense decodes info through Sacred, which cannot be imported: {error}", allow_module_level=True)
 

@@ -15,14 +15,14 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 # mongo_server first: it skips this module where pymongo or SecantusDB is missing.
-from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: F401
+from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 # isort: split
 
@@ -120,7 +120,7 @@ def output_file(database: Any) -> dict[str, Any]:
 def assert_carries_on(url: str, database: Any, stored: str) -> None:
     """A new writer (what ``gnomon sync`` does) continues the killed run's output and ends it."""
     observer = MongoObserver(url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     observer.handle(output("1", 10**6, printed(len(stored) + 250)[len(stored) - 50 :], len(stored) - 50, time=now))
     observer.handle(completed("1", 10**6 + 1, time=now))
     observer.close()
@@ -342,7 +342,7 @@ def test_a_torn_output_file_of_an_earlier_version_is_read_and_continued(mongo_se
 
     file_id, text = ObjectId(), printed(100_000)
     db["fs.files"].insert_one({  # committed: 70,000 bytes; the second chunk was rewritten past them
-        "_id": file_id, "length": 70_000, "chunkSize": OUTPUT_CHUNK_SIZE, "uploadDate": datetime.now(timezone.utc),
+        "_id": file_id, "length": 70_000, "chunkSize": OUTPUT_CHUNK_SIZE, "uploadDate": datetime.now(UTC),
         "metadata": {"chars": 70_000, "run_id": 7},
     })
     for n in (0, 1):

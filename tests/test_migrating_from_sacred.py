@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_every_gnomon_import_of_the_table_works() -> None:
     rows = re.findall(r"^\| `(from sacred[^`]+)` \| `(from gnomon[^`]+)` \|$", section("The imports"), re.M)
     assert len(rows) >= 8
     for _sacred, gnomon in rows:
-        exec(gnomon, {})  # noqa: S102 - the doc's own import lines
+        exec(gnomon, {})  # the doc's own import lines
 
 
 # --------------------------------------------------------------------------- the command line --
@@ -209,13 +210,13 @@ def test_missing_observer_classes_raise_an_import_error_that_names_the_alternati
     assert {"TinyDbObserver", "TinyDbReader", "S3Observer", "SlackObserver", "TelegramObserver"} <= set(names)
     for name in names:
         with pytest.raises(ImportError, match="migrating_from_sacred"):
-            exec(f"from gnomon.observers import {name}", {})  # noqa: S102
+            exec(f"from gnomon.observers import {name}", {})
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
-    received: list[dict[str, str]] = []
+    received: ClassVar[list[dict[str, str]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the handler's API
+    def do_POST(self) -> None:  # the handler's API
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Hook.received.append(json.loads(body))
         self.send_response(200)

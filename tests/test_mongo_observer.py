@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 # mongo_server first: it skips this module where pymongo or SecantusDB is missing.
-from mongo_server import db, db_name, mongo_server  # noqa: F401
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 # isort: split
 
@@ -82,7 +82,7 @@ def test_failed_and_interrupted_runs(mongo_server, db, db_name) -> None:
     def fails() -> None:
         raise ValueError("boom")
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="boom"):
         make_run([observer], fails)()
 
     def interrupted() -> None:
@@ -258,22 +258,20 @@ def test_queued_run_and_queued_mongo_observer_name(mongo_server, db, db_name) ->
 
 
 def test_given_id_that_holds_another_run_is_refused(mongo_server, db, db_name) -> None:
-    from datetime import timezone
 
     db.runs.insert_one({"_id": 5, "status": "COMPLETED"})
     observer = MongoObserver(mongo_server.url(db_name))
-    event = started("5", time=datetime.now(timezone.utc), experiment={}, host={}, meta={})
+    event = started("5", time=datetime.now(UTC), experiment={}, host={}, meta={})
     with pytest.raises(ObserverError, match="already holds another run with _id 5"):
         observer.on_started(event)
 
 
 def test_a_replayed_start_is_found_by_its_run_uid_and_twin_starts_stay_two_runs(mongo_server, db, db_name) -> None:
-    from datetime import timezone
 
     from gnomon.events import StartedEvent
 
     observer = MongoObserver(mongo_server.url(db_name))
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
 
     def start(uid: str) -> StartedEvent:  # same time, command and host: only the run_uid tells them apart
         return started(time=at, experiment={}, meta={"run_uid": uid}, run_uid=uid)

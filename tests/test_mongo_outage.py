@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 # mongo_server first: it skips this module where pymongo or SecantusDB is missing.
-from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: F401
+from mongo_server import MongoServer, db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 # isort: split
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 # mongo_server first: it skips this module where pymongo or SecantusDB is missing.
-from mongo_server import db, db_name, mongo_server  # noqa: F401
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 # isort: split
 
@@ -36,8 +36,8 @@ def test_incense_queries_find_config_metrics_and_artifacts(mongo_server, db, db_
     run()
     # ExperimentLoader.find_by_ids / find_by_name / find_by_config_key
     [doc] = list(db.runs.find({"_id": {"$in": [1]}}))
-    assert list(db.runs.find({"experiment.name": "mnist"}))[0]["_id"] == 1
-    assert list(db.runs.find({"config.opt.name": "sgd"}))[0]["_id"] == 1
+    assert next(iter(db.runs.find({"experiment.name": "mnist"})))["_id"] == 1
+    assert next(iter(db.runs.find({"config.opt.name": "sgd"})))["_id"] == 1
     assert doc["config"] == {"lr": 0.1, "opt": {"name": "sgd"}}
     # Experiment._load_metrics: metrics docs by the ids in info.metrics, Series(values, index=steps)
     ids = [ObjectId(m["id"]) for m in doc["info"]["metrics"]]

@@ -6,13 +6,13 @@ import math
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 # mongo_server first: it skips this module where pymongo or SecantusDB is missing.
-from mongo_server import db, db_name, mongo_server  # noqa: F401
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 # isort: split
 
@@ -152,7 +152,7 @@ def test_records_are_canonical(mongo_server, db, db_name, store, tmp_path) -> No
         print("héllo wörld\n" * 3, end="")
         run.info["score"] = NAN
         run.add_artifact(str(payload), "model.bin", metadata={"epoch": 3})
-        return {"acc": 0.5, "when": datetime(2024, 1, 2, tzinfo=timezone.utc)}
+        return {"acc": 0.5, "when": datetime(2024, 1, 2, tzinfo=UTC)}
 
     run = make_run([observer], main, config={"opt": {"lr": 0.1, "k.v": [1, None]}, "$x": True})
     run()
@@ -160,7 +160,7 @@ def test_records_are_canonical(mongo_server, db, db_name, store, tmp_path) -> No
     assert summary["run_id"] == "1" and summary["experiment"] == "exp" and summary["hostname"] == "box"
     assert summary["recorded_status"] == "COMPLETED" and summary["command"] == "main"
     assert summary["config"] == {"opt": {"lr": 0.1, "k.v": [1, None]}, "$x": True}
-    assert summary["result"] == {"acc": 0.5, "when": datetime(2024, 1, 2, tzinfo=timezone.utc)}
+    assert summary["result"] == {"acc": 0.5, "when": datetime(2024, 1, 2, tzinfo=UTC)}
     for key in ("start_time", "stop_time", "heartbeat"):
         assert summary[key].tzinfo is not None and summary[key].utcoffset() == timedelta(0)
     assert summary["beat_interval"] == 0.05 and isinstance(summary["pid"], int)
@@ -217,7 +217,7 @@ def test_series_in_one_query_sorted_by_step(mongo_server, db, db_name) -> None:
     assert [(s.run_id, s.name) for s in series] == [("1", "loss"), ("2", "loss"), ("3", "loss")]
     assert list(series[0].steps) == [0, 1, 1, 2] and list(series[2].steps) == [0, 1, 1, 2, 3, 4, 5]
     assert list(series[2].values)[-3:] == [3.0, 4.0, 5.0] and list(series[2].times)[-1] == 12.0
-    assert [s.steps for s in store.series(["3"], ["loss"], steps=(1, 3))][0] == [1, 1, 2, 3]
+    assert next(s.steps for s in store.series(["3"], ["loss"], steps=(1, 3))) == [1, 1, 2, 3]
     assert {s.name for s in store.series(["1"])} == {"loss", "acc"}
     client.close()
 
@@ -298,7 +298,7 @@ def test_lineage_through_artifacts_and_resources(mongo_server, db, db_name, stor
 CONFIGS: list[dict[str, Any]] = [
     {"x": 1}, {"x": [1, 2]}, {"x": True}, {"x": "1"}, {"x": None}, {}, {"x": NAN}, {"x": [[1]]},
     {"x": {"y": 1}}, {"x": [{"y": 1}]}, {"x": 2.5}, {"x": "ab\n"}, {"x": "ab"}, {"x": INF}, {"x": [None, "a"]},
-    {"x": {"0": 1}, "k.v": 1, "$d": 2}, {"x": 2**70}, {"x": -INF, "when": datetime(2024, 1, 1, tzinfo=timezone.utc)},
+    {"x": {"0": 1}, "k.v": 1, "$d": 2}, {"x": 2**70}, {"x": -INF, "when": datetime(2024, 1, 1, tzinfo=UTC)},
 ]
 
 
@@ -359,10 +359,10 @@ ATOMS: list[Node] = [
     Cmp(("metrics", "a/b.c", "count"), "eq", 2), Cmp(("metrics", "a/b.c", "max"), "eq", None),
     Exists(("metrics", "a/b.c", "last")), Cmp(("id",), "eq", "3"), In(("id",), ("1", "100", "x")),
     Cmp(("recorded_status",), "eq", "RUNNING"), Cmp(("experiment",), "eq", "exp"), Cmp(("hostname",), "eq", "old"),
-    Cmp(("heartbeat",), "eq", None), Cmp(("start_time",), "lt", datetime(2021, 1, 1, tzinfo=timezone.utc)),
-    Cmp(("start_time",), "gt", datetime(2020, 5, 1, 12, 0, 0, 500, tzinfo=timezone.utc)),
-    Cmp(("start_time",), "ge", datetime(2020, 5, 1, 12, 0, 0, 500, tzinfo=timezone.utc)),
-    LastSeenBefore(datetime(2021, 1, 1, tzinfo=timezone.utc)), Exists(("duration",)), Exists(("git", "commit")),
+    Cmp(("heartbeat",), "eq", None), Cmp(("start_time",), "lt", datetime(2021, 1, 1, tzinfo=UTC)),
+    Cmp(("start_time",), "gt", datetime(2020, 5, 1, 12, 0, 0, 500, tzinfo=UTC)),
+    Cmp(("start_time",), "ge", datetime(2020, 5, 1, 12, 0, 0, 500, tzinfo=UTC)),
+    LastSeenBefore(datetime(2021, 1, 1, tzinfo=UTC)), Exists(("duration",)), Exists(("git", "commit")),
     Cmp(("git", "commit"), "eq", None),
 ]
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 # mongo_server first: it skips this module where pymongo or SecantusDB is missing.
-from mongo_server import db, db_name, mongo_server  # noqa: F401
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 # isort: split
 

@@ -12,11 +12,10 @@ import pytest
 np = pytest.importorskip("numpy")
 pd = pytest.importorskip("pandas")
 
-from mongo_server import db, db_name, mongo_server  # noqa: E402,F401
-from query_fixtures import BACKENDS, opened_store  # noqa: E402
-
 import gnomon  # noqa: E402
 from gnomon.run import Run  # noqa: E402
+from mongo_server import db, db_name, mongo_server  # noqa: E402, F401 - fixtures, injected by name
+from query_fixtures import BACKENDS, opened_store  # noqa: E402
 
 BIG = 24 * 1024 * 1024
 

@@ -14,10 +14,9 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
-from mongo_server import db, db_name, mongo_server  # noqa: E402,F401
-from query_fixtures import BACKENDS, NAMES, SOURCES, opened_store, write_fixture_runs  # noqa: E402
-
 import gnomon  # noqa: E402
+from mongo_server import db, db_name, mongo_server  # noqa: E402, F401 - fixtures, injected by name
+from query_fixtures import BACKENDS, NAMES, SOURCES, opened_store, write_fixture_runs  # noqa: E402
 
 #: Columns that hold when each copy was written, not what was written.
 _CLOCK = ["start_time", "stop_time", "heartbeat", "duration"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from gnomon.query.tree import And, Cmp, Const, LastSeenBefore, Matches, Not, Or
 
 np = pytest.importorskip("numpy")
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def test_relax_replaces_unsupported_atoms_by_polarity():

@@ -17,10 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mongo_server import mongo_server  # noqa: F401
-from query_fixtures import write_fixture_runs
-
 import gnomon
+from mongo_server import mongo_server  # noqa: F401 - fixtures, injected by name
+from query_fixtures import write_fixture_runs
 
 PATHS = [
     "config.lr", "config.seed", "config.flag", "config.one", "config.none", "config.missing", "config.name",

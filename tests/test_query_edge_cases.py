@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from mongo_server import db, db_name, mongo_server  # noqa: F401
-from query_fixtures import BACKENDS, opened_store, write_fixture_runs
-
 import gnomon
 from gnomon.query.predicate import decimal_id, natural_key, sort_key
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
+from query_fixtures import BACKENDS, opened_store, write_fixture_runs
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -46,7 +45,7 @@ def test_natural_order_and_decimal_ids():
 
 
 def test_mixed_times_and_numbers_sort_without_error():
-    when = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    when = datetime(2020, 1, 1, tzinfo=UTC)
     values = [3, when, "a", True, 1.5, when.replace(year=2019)]
     ordered = sorted(values, key=sort_key)
     assert ordered[:2] == [1.5, 3] and ordered[2:4] == [when.replace(year=2019), when]

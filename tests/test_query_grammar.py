@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from gnomon.errors import FilterError
 from gnomon.query.grammar import MAX_LENGTH, from_keywords, parse
 from gnomon.query.tree import And, Cmp, Contains, EndsWith, Exists, In, Matches, Not, Or, StartsWith
 
-NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
         ('endswith(host.hostname, ".local")', EndsWith(("host", "hostname"), ".local")),
         ('matches(command, "^tr.*n$")', Matches(("command",), "^tr.*n$")),
         ("start_time > ago('2d')", Cmp(("start_time",), "gt", NOW - timedelta(days=2))),
-        ("start_time >= '2026-01-01'", Cmp(("start_time",), "ge", datetime(2026, 1, 1, tzinfo=timezone.utc))),
+        ("start_time >= '2026-01-01'", Cmp(("start_time",), "ge", datetime(2026, 1, 1, tzinfo=UTC))),
         ("duration > '1h'", Cmp(("duration",), "gt", 3600.0)),
         ("git.dirty == false", Cmp(("git", "dirty"), "eq", False)),
         ("config.x == 1\n  and config.y == 2", And((Cmp(("config", "x"), "eq", 1), Cmp(("config", "y"), "eq", 2)))),
@@ -63,12 +63,15 @@ def test_filters_parse_into_the_tree(text, tree):
         ("start_time > 'yesterday'", 13, "ISO 8601"),
     ],
 )
+def _parse_and_rewrite(text):
+    from gnomon.query.liveness import rewrite_status
+
+    rewrite_status(parse(text, now=NOW), NOW, None)
+
+
 def test_bad_filters_name_the_position(text, position, words):
     with pytest.raises(FilterError) as caught:
-        tree = parse(text, now=NOW)
-        from gnomon.query.liveness import rewrite_status
-
-        rewrite_status(tree, NOW, None)
+        _parse_and_rewrite(text)
     assert words in str(caught.value)
     assert caught.value.position == position
     if position is not None:

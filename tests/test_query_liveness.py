@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mongo_server import db, db_name, mongo_server  # noqa: F401
-from query_fixtures import BACKENDS, opened_store
-
 import gnomon
 from gnomon.query import liveness
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
+from query_fixtures import BACKENDS, opened_store
 
 VICTIM = """
 import time

@@ -6,10 +6,9 @@ import math
 
 import pytest
 
-from mongo_server import db, db_name, mongo_server  # noqa: F401
-from sacred_fixtures import FIXTURE_DIR, RUN_STATUSES, file_store_copy, load_mongo_dump
-
 import gnomon
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
+from sacred_fixtures import FIXTURE_DIR, RUN_STATUSES, file_store_copy, load_mongo_dump
 
 pytestmark = pytest.mark.compat
 

@@ -66,7 +66,7 @@ def test_print_then_raise_is_failed_with_output_and_trace() -> None:
         raise ValueError("broken")
 
     run = make_run(main, observers=[observer], beat=10)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="broken"):
         run()
     assert run.status == "FAILED"
     assert observer.kinds[-1] == "failed"

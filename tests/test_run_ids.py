@@ -25,7 +25,7 @@ from gnomon.observers import FileStorageObserver, MongoObserver, SqlObserver
 from gnomon.observers.sql.schema import runs
 from gnomon.spool import Spool
 from gnomon.testing import RecordingObserver
-from mongo_server import db, db_name, mongo_server  # noqa: F401
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 
 def start(uid: str, run_id: str | None, suggested: bool = False) -> StartedEvent:

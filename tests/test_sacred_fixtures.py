@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 # mongo_server first: it skips this module where pymongo or SecantusDB is missing.
-from mongo_server import db, db_name, mongo_server  # noqa: F401,I001
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 # isort: split
 import gridfs

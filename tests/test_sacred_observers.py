@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from gnomon.observers import FileStorageObserver, MongoObserver, SqlObserver
 from gnomon.run import Run
-from mongo_server import db, db_name, mongo_server  # noqa: F401
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 
 def make_run(observers: list[Any], main: Any, config: dict[str, Any] | None = None) -> Run:

@@ -26,7 +26,7 @@ from gnomon.events import utcnow
 from gnomon.observers.sql.testing import DatabaseUnavailable, fresh_database
 from gnomon.redaction import redact_url, scrub_secrets
 from gnomon.spool import Spool
-from mongo_server import db, db_name, mongo_server  # noqa: F401
+from mongo_server import db, db_name, mongo_server  # noqa: F401 - fixtures, injected by name
 
 SECRET = "hunter2Zq"
 

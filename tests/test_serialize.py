@@ -31,7 +31,7 @@ def same(a, b) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple):
-        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=False))
     return a == b and type(a) is type(b)
 
 
@@ -48,7 +48,7 @@ def test_library_values_round_trip() -> None:
         "scalar": np.float32(1.5),
         "frame": pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}),
         "series": pd.Series([1.0, 2.0], name="s"),
-        "when": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+        "when": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
         "day": dt.date(2024, 1, 2),
         "span": dt.timedelta(seconds=90),
         "path": Path("/data/x.csv"),

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,8 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
                 while True:
                     filler.write(b"\0" * 4096)
             except OSError as error:
-                assert error.errno == errno.ENOSPC
+                if error.errno != errno.ENOSPC:
+                    raise
             try:
                 while True:
                     filler.write(b"\0")
@@ -109,13 +110,13 @@ def test_an_event_that_cannot_be_encoded_costs_only_itself(tmp_path: Path, caplo
     storage = FaultyStorage(tmp_path / "runs")
     dispatcher = Dispatcher([storage], "run-uid-deep", spool=spool, drain_timeout=0.3)
     experiment = {"name": "deep", "base_dir": str(tmp_path), "sources": [], "dependencies": []}
-    run_id = dispatcher.start(started(time=datetime.now(timezone.utc), experiment=experiment))
+    run_id = dispatcher.start(started(time=datetime.now(UTC), experiment=experiment))
     storage.down = True
     deep: dict[str, Any] = {}
     level = deep
     for _ in range(300):
         level = level.setdefault("a", {})
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     dispatcher.emit(output(run_id, 1, "hello\n", time=now))
     dispatcher.emit(heartbeat(run_id, 2, info=deep, time=now))
     dispatcher.emit(completed(run_id, 3, result=1, time=now))

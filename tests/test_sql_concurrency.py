@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("sqlalchemy", reason="the SQL observer needs gnomon[sql]")
 
 from gnomon.observers.sql import SqlReader
-from gnomon.spool import Spool
 from gnomon.observers.sql.testing import BACKENDS, DatabaseUnavailable, fresh_database
+from gnomon.spool import Spool
 
 PROCESSES = 20
 

@@ -154,7 +154,7 @@ def test_failed_run_keeps_output_and_trace(db_url: str, run_with: Any) -> None:
         raise ValueError("boom")
 
     run = run_with(main)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="boom"):
         run()
     reader = SqlReader(db_url)
     record = reader.run(run._id)
@@ -285,7 +285,7 @@ def test_replays_store_nothing_twice_and_resume_in_a_new_observer(db_url: str, p
     record = reader.run(run_id)
     assert record["captured_out"] == "one\ntwo\n"
     steps, values, _ = reader.metric_series(run_id, "loss")
-    assert sorted(zip(steps, values)) == [(0, 1.0), (0, 3.0), (1, 2.0)]
+    assert sorted(zip(steps, values, strict=False)) == [(0, 1.0), (0, 3.0), (1, 2.0)]
     assert len(record["resources"]) == 1 and len(record["artifacts"]) == 1
     assert record["status"] == "COMPLETED" and record["stop_time"] == at(7) and record["result"] == 1
     assert reader.run_ids() == [run_id]

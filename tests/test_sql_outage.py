@@ -106,7 +106,7 @@ class PrivatePostgres:
         self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
 
     def remove(self) -> None:
-        subprocess.run(self.prefix + [self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run([*self.prefix, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -78,8 +78,8 @@ def corrupt(spool_dir: Path, run_uid: str, seq: int) -> None:
         db.execute("UPDATE events SET payload = ? WHERE run_uid = ? AND seq = ?", (b"{not json", run_uid, seq))
 
 
-def gnomon(*args: str, input: str | None = None) -> Any:
-    return CliRunner().invoke(main, ["sync", *args], input=input)
+def gnomon(*args: str, stdin: str | None = None) -> Any:
+    return CliRunner().invoke(main, ["sync", *args], input=stdin)
 
 
 def down_store(tmp_path: Path, name: str = "runs") -> tuple[Path, str]:

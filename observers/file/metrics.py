@@ -164,7 +164,7 @@ def _special(value: float) -> str:
     return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
 
 
-def _specials(values: Sequence[float]) -> bytes:
+def _specials(values: Sequence[Any]) -> bytes:
     """``,"specials":{"<index>":"NaN"|"Infinity"|"-Infinity"}`` for the values JSON writes as null."""
     found = {str(i): _special(v) for i, v in enumerate(values) if isinstance(v, float) and not math.isfinite(v)}
     return b',"specials":' + orjson.dumps(found)

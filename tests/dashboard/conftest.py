@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -204,9 +205,8 @@ def _simple_run(observer: Any, name: str, config: dict[str, Any], main: Callable
 @pytest.fixture(scope="session")
 def fixture_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A file store: the read-side fixture runs (1..8), a run with an HTML artifact (9), three to compare (10..12)."""
-    from query_fixtures import write_fixture_runs
-
     from gnomon.observers import FileStorageObserver
+    from query_fixtures import write_fixture_runs
 
     base = tmp_path_factory.mktemp("dashboard-fixture")
     folder = str(base / "runs")
@@ -235,13 +235,13 @@ def fixture_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def populate(folder: str, n: int, points: int = 10) -> None:
     """Write ``n`` finished runs through the file observer's own event methods (fast: no run process)."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from event_builders import completed, heartbeat, metrics, series, started
     from gnomon.observers import FileStorageObserver
 
     observer = FileStorageObserver(folder)
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(n):
         t0 = base + timedelta(minutes=i)
         config = {"seed": i, "lr": 10 ** -(1 + i % 4), "batch": 2 ** (4 + i % 5), "optim": ["adam", "sgd"][i % 2]}
@@ -273,7 +273,7 @@ SPIKE_STEP, SPIKE_VALUE, N_BIG = 123_457, 50.0, 1_000_000
 @pytest.fixture(scope="session")
 def big_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A file store with one run (id 1) holding a 1,000,000-point ``loss`` with a single spike."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import numpy as np
 
@@ -282,7 +282,7 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     folder = str(tmp_path_factory.mktemp("dashboard-big") / "runs")
     observer = FileStorageObserver(folder)
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     run_id = observer.on_started(started(time=t0, experiment={"name": "big"}, host={}, config={"lr": 0.1}, meta={}))
     chunk = N_BIG // 10
     for c in range(10):

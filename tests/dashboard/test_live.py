@@ -75,7 +75,6 @@ def live_runs(tmp_path, script_env):
 
 def _wait_for_run(folder: str, count: int) -> None:
     import gnomon
-
     from gnomon.errors import StoreError
 
     deadline = time.monotonic() + 20
