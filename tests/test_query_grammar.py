@@ -47,6 +47,12 @@ def test_filters_parse_into_the_tree(text, tree):
     assert parse(text, now=NOW) == tree
 
 
+def _parse_and_rewrite(text):
+    from gnomon.query.liveness import rewrite_status
+
+    rewrite_status(parse(text, now=NOW), NOW, None)
+
+
 @pytest.mark.parametrize(
     ("text", "position", "words"),
     [
@@ -63,12 +69,6 @@ def test_filters_parse_into_the_tree(text, tree):
         ("start_time > 'yesterday'", 13, "ISO 8601"),
     ],
 )
-def _parse_and_rewrite(text):
-    from gnomon.query.liveness import rewrite_status
-
-    rewrite_status(parse(text, now=NOW), NOW, None)
-
-
 def test_bad_filters_name_the_position(text, position, words):
     with pytest.raises(FilterError) as caught:
         _parse_and_rewrite(text)
