@@ -55,22 +55,7 @@ from sides import (
     verdict,
     write_script,
 )
-
-HELLO = """\
-from {pkg} import Experiment
-
-ex = Experiment("hello")
-
-
-@ex.config
-def config():
-    recipient = "world"
-
-
-@ex.automain
-def main(recipient):
-    print(f"Hello, {recipient}!")
-"""
+from templates import HELLO
 
 IMPORT = """\
 import time

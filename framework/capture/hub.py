@@ -31,7 +31,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from gnomon.capture.pipes import Redirection
-from gnomon.capture.streams import StreamProxy, _libc_fflush, flush_all
+from gnomon.capture.streams import StreamProxy, flush_all
 
 __all__ = ["HUB", "Hub", "Member"]
 
@@ -153,16 +153,7 @@ class Hub:
         original streams and C's buffers flushed; ``everything`` also flushes the
         text echoed to the terminal.
         """
-        if everything:
-            flush_all()
-            return
-        for stream in (sys.__stdout__, sys.__stderr__):
-            try:
-                if stream is not None:
-                    stream.flush()
-            except Exception:  # noqa: BLE001 - a closed or broken stream must not stop the run
-                pass
-        _libc_fflush()
+        flush_all(originals_only=not everything)
 
     # -- routing ----------------------------------------------------------------------------------
     def adopt(self, thread: threading.Thread) -> None:

@@ -26,9 +26,14 @@ class Router(Protocol):
     def python_flush(self, proxy: StreamProxy) -> None: ...
 
 
-def flush_all() -> None:
-    """Flush Python's and C's stdio buffers so everything written reaches the descriptors."""
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+def flush_all(*, originals_only: bool = False) -> None:
+    """Flush Python's and C's stdio buffers so everything written reaches the descriptors.
+
+    ``originals_only`` leaves the current ``sys.stdout``/``sys.stderr`` alone (under
+    capture they are proxies that record on write: only the originals buffer).
+    """
+    current = () if originals_only else (sys.stdout, sys.stderr)
+    for stream in (*current, sys.__stdout__, sys.__stderr__):
         try:
             if stream is not None:
                 stream.flush()
