@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import mimetypes
 import os
-import shutil
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -26,7 +24,7 @@ from typing import Any
 from gnomon.events import artifact_name_problem, freeze
 from gnomon.serialize import encode_lenient
 
-__all__ = ["artifact_fields", "resource_fields", "snapshot_digest"]
+__all__ = ["artifact_fields", "copy_contents", "resource_fields", "snapshot_digest"]
 
 _FICLONE = 0x40049409  # linux/fs.h: clone a whole file (copy-on-write)
 _NO_CLONE = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.EPERM, errno.ENOSYS}
@@ -57,16 +55,23 @@ def _copy(source: str, target: str) -> int:
                         raise
                     _clones[0] = False
             with os.fdopen(fd, "wb", closefd=False) as dst:
-                _sendfile(src, dst)
+                copy_contents(src, dst)
             return os.fstat(fd).st_size
         finally:
             os.close(fd)
 
 
-def _sendfile(src: Any, dst: Any) -> None:
-    """An in-kernel copy (what :func:`shutil.copyfile` does on Linux), without its extra stats."""
+def _copy_in_python(src: Any, dst: Any) -> None:
+    import shutil  # only where the kernel cannot copy: not loaded by every run
+
+    shutil.copyfileobj(src, dst)
+
+
+def copy_contents(src: Any, dst: Any) -> None:
+    """Copy all of the open file ``src`` into ``dst`` in the kernel (what :func:`shutil.copyfile`
+    does on Linux, without its extra stats): no Python-side buffer, even for a large artifact."""
     if not hasattr(os, "sendfile"):
-        shutil.copyfileobj(src, dst)
+        _copy_in_python(src, dst)
         return
     infd, outfd = src.fileno(), dst.fileno()
     block = max(os.fstat(infd).st_size, 1 << 23)
@@ -76,7 +81,7 @@ def _sendfile(src: Any, dst: Any) -> None:
             sent = os.sendfile(outfd, infd, offset, block)
         except OSError as error:
             if offset == 0 and error.errno in (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK):
-                shutil.copyfileobj(src, dst)
+                _copy_in_python(src, dst)
                 return
             raise
         if sent == 0:
@@ -140,6 +145,8 @@ def artifact_fields(
             "Pass name='...' with a plain file name such as 'model.pt' or 'plots/loss.png'."
         )
     if content_type is None:
+        import mimetypes
+
         content_type = mimetypes.guess_type(name)[0]
     snapshot = os.path.join(staging, f"{number:06d}-{os.path.basename(name)}")
     size = _copy(source, snapshot)

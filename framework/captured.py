@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import difflib
 import functools
 import inspect
 import logging
@@ -31,6 +30,7 @@ from .config.nesting import IngredientNode, ingredient_view
 from .config.readonly import make_read_only, plain
 from .errors import MissingConfigError, SignatureError
 from .randomness import SeedStream, create_rnd, derive_seed, new_seed
+from .spelling import close_matches
 
 __all__ = ["SPECIAL_ARGS", "CapturedFunction", "Owner", "RunContext", "activate", "current_context"]
 
@@ -207,7 +207,7 @@ class CapturedFunction:
                 if self._varkw:
                     extra_kwargs[key] = value
                     continue
-                close = difflib.get_close_matches(key, self.arg_names, n=1)
+                close = close_matches(key, self.arg_names)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise SignatureError(
                     f"{self._name()}() got an unexpected keyword argument {key!r}.{hint}"
@@ -277,7 +277,7 @@ class CapturedFunction:
         names = ", ".join(repr(m) for m in missing)
         hint = "" if context else " No run is active, so no config values were available."
         for name in missing:
-            close = difflib.get_close_matches(name, [str(k) for k in config], n=1)
+            close = close_matches(name, [str(k) for k in config])
             if close:
                 hint += f" The config has {close[0]!r}: did you mean that instead of {name!r}?"
         return MissingConfigError(

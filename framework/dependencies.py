@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnomon.errors import ConfigError
+from gnomon.spelling import close_matches
 
 __all__ = ["DEPENDENCY_MODES", "PackageDependency", "check_mode", "gather_dependencies", "module_names"]
 
@@ -55,9 +56,7 @@ def module_names(globs: Mapping[str, Any]) -> Iterator[str]:
 def check_mode(setting: str, mode: str, valid: tuple[str, ...]) -> None:
     """Refuse a discovery mode that is not one of ``valid``, naming the closest."""
     if mode not in valid:
-        import difflib
-
-        close = difflib.get_close_matches(str(mode), valid, n=1)
+        close = close_matches(str(mode), valid)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         choices = ", ".join(repr(v) for v in valid)
         raise ConfigError(f"Unknown {setting} mode {mode!r}; use one of {choices}.{hint}")

@@ -30,6 +30,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from gnomon.spelling import close_matches
+
 from .captured import CapturedFunction, RunContext, activate, current_context
 from .config.resolve import config_path, ingredient_order, resolve_config
 from .errors import CommandNotFoundError, ConfigError, GnomonError, HookSignatureError
@@ -250,9 +252,7 @@ class Experiment(Ingredient):
                 print_usage=True,
             )
         if name not in commands:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(commands), n=1)
+            close = close_matches(name, list(commands))
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise CommandNotFoundError(
                 f"Unknown command {name!r}.{hint} Commands: {', '.join(commands)}", print_usage=True

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import subprocess
 import warnings
 from collections.abc import Callable, Sequence
@@ -149,13 +148,11 @@ def _cpu() -> str:
 def _gpus() -> dict[str, Any]:
     if SETTINGS.HOST_INFO.INCLUDE_GPU_INFO is False:
         raise IgnoreHostInfo
-    executable = shutil.which("nvidia-smi")
-    if executable is None:
-        raise IgnoreHostInfo
     try:
+        # No nvidia-smi on the PATH is an OSError like any failure to start it.
         result = subprocess.run(
             [
-                executable,
+                "nvidia-smi",
                 "--query-gpu=name,memory.total,persistence_mode,driver_version",
                 "--format=csv,noheader,nounits",
             ],

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import shutil
 import threading
 import traceback
 import uuid
@@ -24,6 +23,7 @@ from typing import IO, Any
 
 from gnomon import serialize
 from gnomon.artifacts import artifact_fields, resource_fields
+from gnomon.collector import freeze_startup_objects
 from gnomon.events import (
     ArtifactEvent,
     CompletedEvent,
@@ -292,6 +292,7 @@ class Run:
             self._start_heartbeat()
             for hook in self.pre_run_hooks:
                 hook()
+            freeze_startup_objects()
             self.result = self.main_function(*args)
             for hook in self.post_run_hooks:
                 hook()
@@ -441,6 +442,8 @@ class Run:
 
     def _cleanup_staging(self) -> None:
         if self._staged and not self._dispatcher.any_spilled:
+            import shutil
+
             shutil.rmtree(self._dispatcher.spool.staging_dir(self.run_uid), ignore_errors=True)
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import ConfigError, SettingError
+from .spelling import close_matches
 
 __all__ = ["SETTINGS", "SettingError", "SettingsGroup", "reset"]
 
@@ -53,6 +54,9 @@ _DEFAULTS: dict[str, Any] = {
     "QUEUE_SIZE": 10000,
     # Where undelivered events are kept for ``gnomon sync``; None: the user data dir.
     "SPOOL_DIR": None,
+    # Move the objects alive when the first run starts out of the cycle collector's
+    # reach (gnomon.collector): faster runs and exit; False keeps every object collectable.
+    "FREEZE_STARTUP_OBJECTS": True,
 }
 
 # Settings that the environment may set, with their types.
@@ -127,9 +131,7 @@ class SettingsGroup(Mapping[str, Any]):
         return len(self._values)
 
     def _unknown(self, key: str) -> str:
-        import difflib
-
-        close = difflib.get_close_matches(key, list(self._values), n=1)
+        close = close_matches(key, list(self._values))
         hint = f"Did you mean {close[0]!r}?" if close else f"Known: {', '.join(self._values)}."
         return f"Unknown setting {self._name}.{key}. {hint}"
 

@@ -21,7 +21,6 @@ import contextlib
 import functools
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -401,6 +400,8 @@ class Spool:
         """Once no event of the run waits, drop its staged artifacts and its name."""
         if self.has_run(run_uid):
             return
+        import shutil
+
         shutil.rmtree(self.directory / "staging" / run_uid, ignore_errors=True)
         with self.connect() as db:
             db.execute("DELETE FROM runs WHERE run_uid = ?", (run_uid,))

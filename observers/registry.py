@@ -17,7 +17,6 @@ is read once per process (:func:`reset` forgets it).
 
 from __future__ import annotations
 
-import difflib
 import re
 import threading
 import warnings
@@ -27,6 +26,7 @@ from typing import Any
 from gnomon.errors import GnomonError, ObserverError, UnknownObserverError
 from gnomon.observers.base import Observer
 from gnomon.redaction import redact_url
+from gnomon.spelling import close_matches
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -100,14 +100,14 @@ def _scheme_of(url: str) -> str | None:
     if "://" in url or scheme in available_schemes():
         return scheme
     # "sqlit:runs.db" is a typo rather than a folder called "sqlit:runs.db".
-    if difflib.get_close_matches(scheme, available_schemes(), n=1, cutoff=0.8):
+    if close_matches(scheme, available_schemes(), cutoff=0.8):
         return scheme
     return None
 
 
 def _unknown(scheme: str, url: str, group: str = ENTRY_POINT_GROUP) -> UnknownObserverError:
     known = available_schemes()
-    close = difflib.get_close_matches(scheme, known, n=3, cutoff=0.6)
+    close = close_matches(scheme, known, n=3)
     hint = ""
     if close:
         hint = " Did you mean " + " or ".join(repr(c) for c in close) + "?"

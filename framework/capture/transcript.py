@@ -9,7 +9,6 @@ process ends, however it ends) and is read back on request.
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import weakref
 from typing import IO
@@ -54,6 +53,8 @@ class Transcript:
             self._in_memory += len(text)
             if self._in_memory > self._memory_limit:
                 # Lives as long as the transcript, not a block: closed by the finalizer.
+                import tempfile  # only for output past the in-memory limit
+
                 self._file = tempfile.TemporaryFile(prefix="gnomon-output-")  # noqa: SIM115
                 # Closed with the transcript (a run may be read long after it ended).
                 weakref.finalize(self, self._file.close)

@@ -14,7 +14,6 @@ with gnomon's frames left out, and exits with status 1.
 
 from __future__ import annotations
 
-import difflib
 import os
 import shlex
 import sys
@@ -34,6 +33,7 @@ from gnomon.errors import (
     NamedConfigNotFoundError,
 )
 from gnomon.sacred_gaps import MISSING_FLAGS, missing_flag_message
+from gnomon.spelling import close_matches
 from gnomon.tracebacks import filtered_traceback
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ class ExperimentCommand(click.Command):
         names = [command for command, _ in self.commands()]
         if name in names:
             return name
-        close = difflib.get_close_matches(name, [*names, "with", "help"], n=1)
+        close = close_matches(name, [*names, "with", "help"])
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise CommandNotFoundError(
             f"Unknown command {name!r}.{hint} Commands: {', '.join(names) or 'none'}",
@@ -337,7 +337,7 @@ class ExperimentCommand(click.Command):
                     message=f"{name!r} is a config entry, not a named config: to set it, "
                     f"write {name}=VALUE (e.g. with {name}=0.1). Named configs: {listing}.",
                 )
-            close = difflib.get_close_matches(name, available, n=1)
+            close = close_matches(name, available)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise NamedConfigNotFoundError(
                 name,

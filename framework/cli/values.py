@@ -7,13 +7,12 @@ them, so a bad value reads the same from the shell and from ``ex.run(options=...
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from gnomon.events import MAX_RUN_ID_LENGTH, is_usable_run_id
+from gnomon.spelling import did_you_mean
 
 __all__ = [
     "CAPTURE_MODES",
@@ -32,12 +31,6 @@ __all__ = [
 CAPTURE_MODES = ("no", "sys", "fd", "tee")
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-def did_you_mean(value: str, choices: Iterable[str]) -> str:
-    """Return " Did you mean 'x'?" for the closest of ``choices``, or ''."""
-    close = difflib.get_close_matches(value, list(choices), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def text(value: Any) -> str:

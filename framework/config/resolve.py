@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigAddedError, ConfigError, NamedConfigNotFoundError, SerializationError
+from ..spelling import close_matches
 from .dicts import (
     ConfigDict,
     expand_dotted,
@@ -100,9 +101,7 @@ def _named_config(
         from .files import load_config_file
 
         return root, ConfigDict(load_config_file(name), source=name)
-    import difflib
-
-    close = difflib.get_close_matches(name, list(table), n=3)
+    close = close_matches(name, list(table), n=3)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     known = ", ".join(sorted(table)) or "none"
     raise NamedConfigNotFoundError(
@@ -369,13 +368,11 @@ def resolve_config(
 
 def _added_error(paths: list[str], config: Mapping[str, Any]) -> ConfigAddedError:
     """ConfigAddedError for ``paths``, suggesting existing entries they may be typos of."""
-    import difflib
-
     known = [path for path, _ in flatten_paths(config) if path not in paths]
     known += [key for key, value in config.items() if isinstance(value, Mapping)]
     hints = []
     for path in paths:
-        close = difflib.get_close_matches(path, known, n=1)
+        close = close_matches(path, known)
         if close:
             hints.append(f"{close[0]!r} instead of {path!r}")
     message = ConfigAddedError(paths).message

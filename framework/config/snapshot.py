@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import io
-import socket
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -104,7 +104,8 @@ def _not_data(value: Any, where: str, error: Exception) -> str:
             f"Config entry {where!r}\0 holds an open file ({kind}), which cannot be config: "
             f"{fix} and open it in the function that reads it."
         )
-    if isinstance(value, socket.socket):
+    socket = sys.modules.get("socket")  # a socket exists only once its module was imported
+    if socket is not None and isinstance(value, socket.socket):
         return (
             f"Config entry {where!r}\0 holds a socket ({kind}), which cannot be config: store the "
             "address and connect in the function that uses it."

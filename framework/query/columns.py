@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from gnomon.query.tree import METRIC_SUMMARIES
+from gnomon.spelling import close_matches
 
 __all__ = [
     "BLOCKS",
@@ -194,11 +195,9 @@ def blocks_for(columns: Sequence[str] | None) -> list[str]:
 
 def unknown_columns_message(unknown: list[str], available: set[str]) -> str:
     """One line naming the unknown columns, each with the closest known one."""
-    import difflib
-
     hints = []
     for name in unknown:
-        close = difflib.get_close_matches(name, sorted(available), n=1)
+        close = close_matches(name, sorted(available))
         hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     return f"unknown column {', '.join(hints)}; list the columns with .columns() or `gnomon ls -c ?`"
 

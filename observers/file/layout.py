@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -30,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from gnomon.artifacts import copy_contents
 from gnomon.errors import ObserverError
 from gnomon.events import MAX_RUN_ID_LENGTH, is_usable_run_id
 
@@ -129,7 +128,7 @@ def _create_beside(path: Path) -> tuple[int, str]:
     dashboard running under another account reads the runs the umask lets it.
     """
     for _ in range(100):
-        tmp = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
         except FileExistsError:
@@ -218,7 +217,7 @@ def copy_atomic(source: str | os.PathLike[str], target: str | os.PathLike[str]) 
     target = Path(target)
     with _temporary_beside(target) as (fd, tmp):
         with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out, 1 << 20)
+            copy_contents(src, out)
         os.replace(tmp, target)
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,6 +282,8 @@ class FileStorageObserver(SacredMethods):
         except BaseException:
             if existing is None and run_id != event.run_id:
                 # A folder this call allocated: the retry allocates afresh, so leave no orphan.
+                import shutil
+
                 shutil.rmtree(path, ignore_errors=True)
             raise
         with self._lock:

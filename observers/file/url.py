@@ -10,11 +10,11 @@ paths. Options that differ from the defaults travel in the query:
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from gnomon.errors import ObserverError
+from gnomon.spelling import close_matches
 
 if TYPE_CHECKING:
     from gnomon.observers.file.observer import FileStorageObserver
@@ -73,7 +73,7 @@ def file_storage_from_url(url: str) -> tuple[str, dict[str, Any]]:
     options: dict[str, Any] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key not in _OPTIONS:
-            close = difflib.get_close_matches(key, _OPTIONS, n=1)
+            close = close_matches(key, _OPTIONS)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ObserverError(
                 f"unknown file storage option {key!r} in {url!r}.{hint} "
