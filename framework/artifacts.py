@@ -68,8 +68,11 @@ def _copy_in_python(src: Any, dst: Any) -> None:
 
 
 def copy_contents(src: Any, dst: Any) -> None:
-    """Copy all of the open file ``src`` into ``dst`` in the kernel (what :func:`shutil.copyfile`
-    does on Linux, without its extra stats): no Python-side buffer, even for a large artifact."""
+    """Copy all of the open file ``src`` into ``dst`` in the kernel.
+
+    What :func:`shutil.copyfile` does on Linux, without its extra stats: no
+    Python-side buffer, even for a large artifact.
+    """
     if not hasattr(os, "sendfile"):
         _copy_in_python(src, dst)
         return
