@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnomon.errors import ConfigError
+from gnomon.records import ReadOnly
 from gnomon.spelling import close_matches
 
 __all__ = ["DEPENDENCY_MODES", "PackageDependency", "check_mode", "gather_dependencies", "module_names"]
@@ -26,12 +27,15 @@ __all__ = ["DEPENDENCY_MODES", "PackageDependency", "check_mode", "gather_depend
 DEPENDENCY_MODES = ("imported", "sys", "pkg", "none")
 
 
-@dataclass(frozen=True, order=True)
-class PackageDependency:
-    """An installed distribution the experiment uses, with its version when known."""
+@dataclass(slots=True, repr=False, eq=False)
+class PackageDependency(ReadOnly):
+    """An installed distribution the experiment uses, with its version when known (sorted by both)."""
 
     name: str
     version: str | None = None
+
+    def __lt__(self, other: PackageDependency) -> bool:
+        return (self.name, self.version or "") < (other.name, other.version or "")
 
     def to_json(self) -> str:
         """``"name==version"``, or just ``"name"`` when the version is unknown."""

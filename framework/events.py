@@ -16,10 +16,12 @@ another one sees.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import FrozenInstanceError, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
+
+from gnomon.records import ReadOnly
 
 __all__ = [
     "ArtifactEvent",
@@ -114,44 +116,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class _ReadOnly:
-    """What ``frozen=True`` and ``eq=True`` give a dataclass, written once for all events.
-
-    A frozen dataclass generates ``__setattr__``, ``__delattr__``, ``__eq__``,
-    ``__hash__`` and ``__repr__`` for each class by compiling source text: about
-    0.4 ms per class, 5 ms of every run's start for the events alone. Here they are
-    shared; the events stay dataclasses (``dataclasses.fields``, ``replace`` and
-    ``asdict`` work), each field can be set once (by ``__init__``) and never changed.
-    """
-
-    __slots__ = ()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if hasattr(self, name):  # set already (by __init__), or a class attribute
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        object.__setattr__(self, name, value)
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()  # type: ignore[attr-defined, no-any-return]
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))  # type: ignore[arg-type]
-        return f"{self.__class__.__qualname__}({shown})"
-
-
 @dataclass(slots=True, kw_only=True, repr=False, eq=False)
-class Event(_ReadOnly):
+class Event(ReadOnly):
     """Fields every event carries."""
 
     kind: ClassVar[str] = "event"
@@ -215,7 +181,7 @@ class OutputEvent(Event):
 
 
 @dataclass(slots=True, repr=False, eq=False)
-class MetricSeries(_ReadOnly):
+class MetricSeries(ReadOnly):
     """Points of one metric in one batch; ``timestamps`` are POSIX seconds (UTC)."""
 
     steps: list[int]

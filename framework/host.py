@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnomon.errors import ConfigError, DuplicateNameError
+from gnomon.records import ReadOnly
 from gnomon.settings import SETTINGS
 
 __all__ = [
@@ -49,8 +50,8 @@ class IgnoreHostInfo(Exception):
     """Raised by a gatherer to leave its key out of the host info (e.g. not on a cluster)."""
 
 
-@dataclass(frozen=True)
-class HostInfoGatherer:
+@dataclass(slots=True, repr=False, eq=False)
+class HostInfoGatherer(ReadOnly):
     """A named function whose return value is stored under ``name`` in the host info."""
 
     name: str

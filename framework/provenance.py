@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gnomon.dependencies import DEPENDENCY_MODES, PackageDependency, check_mode, gather_dependencies, module_names
 from gnomon.errors import ConfigError
+from gnomon.records import ReadOnly
 
 __all__ = [
     "DEPENDENCY_MODES",
@@ -71,8 +72,8 @@ def _is_under(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-@dataclass(frozen=True)
-class Source:
+@dataclass(slots=True, repr=False, eq=False)
+class Source(ReadOnly):
     """One source file of the experiment, with its digest and (optionally) its git state."""
 
     filename: str

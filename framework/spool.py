@@ -32,6 +32,7 @@ import orjson
 from gnomon import staged
 from gnomon.errors import SpoolError
 from gnomon.events import ArtifactEvent, Event, event_to_dict
+from gnomon.records import ReadOnly
 
 if TYPE_CHECKING:
     import sqlite3
@@ -71,8 +72,8 @@ CREATE TABLE IF NOT EXISTS problems (
 _START_KINDS = ("started", "queued")
 
 
-@dataclass(frozen=True, slots=True)
-class BadEntry:
+@dataclass(slots=True, repr=False, eq=False)
+class BadEntry(ReadOnly):
     """A spooled event that cannot be delivered as it is: unreadable, or rejected by its store."""
 
     seq: int
@@ -80,8 +81,8 @@ class BadEntry:
     problem: str
 
 
-@dataclass(frozen=True, slots=True)
-class SpooledDelivery:
+@dataclass(slots=True, repr=False, eq=False)
+class SpooledDelivery(ReadOnly):
     """Everything one run still owes one of its observers, as the spool holds it.
 
     ``start`` is the stored started (or queued) event when it is among them, and
