@@ -15,12 +15,12 @@ the first store that needs it (:func:`snapshot_digest`), on its own thread.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import threading
 from collections import OrderedDict
 from typing import Any
 
+from gnomon.digests import file_sha256
 from gnomon.events import artifact_name_problem, freeze
 from gnomon.serialize import encode_lenient
 
@@ -32,11 +32,6 @@ _clones = [True]  # False once the staging filesystem said it cannot clone
 _digests: OrderedDict[tuple[str, int, int], str] = OrderedDict()
 _digests_lock = threading.Lock()
 _DIGESTS_KEPT = 256
-
-
-def _sha256(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _copy(source: str, target: str) -> int:
@@ -110,7 +105,7 @@ def snapshot_digest(filename: str, digest: str | None = None) -> str | None:
         if known is not None:
             return known
         try:
-            known = _sha256(filename)
+            known = file_sha256(filename)
         except OSError:
             return None
         _digests[key] = known
@@ -122,7 +117,7 @@ def snapshot_digest(filename: str, digest: str | None = None) -> str | None:
 def resource_fields(filename: str | os.PathLike[str]) -> dict[str, Any]:
     """What a ResourceEvent holds for ``filename``: its absolute path and content digest."""
     path = os.path.abspath(os.fspath(filename))
-    return {"filename": path, "digest": _sha256(path)}
+    return {"filename": path, "digest": file_sha256(path)}
 
 
 def artifact_fields(

@@ -13,7 +13,6 @@ without GitPython), and credentials in remote URLs are never stored.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import warnings
@@ -23,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gnomon.dependencies import DEPENDENCY_MODES, PackageDependency, check_mode, gather_dependencies, module_names
+from gnomon.digests import file_sha256
 from gnomon.errors import ConfigError
 from gnomon.records import ReadOnly
 
@@ -58,8 +58,7 @@ _SKIPPED_DIRS = {
 
 def get_digest(path: str | os.PathLike[str]) -> str:
     """SHA-256 hex digest of a file's content."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return file_sha256(path)
 
 
 def _relative(path: str, base_dir: str) -> str:

@@ -12,12 +12,13 @@ of the others.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import random
 import sys
 import threading
 from typing import Any
+
+from gnomon.digests import sha256
 
 __all__ = ["SEED_RANGE", "SeedStream", "create_rnd", "derive_seed", "new_seed", "set_global_seed"]
 
@@ -32,7 +33,7 @@ def new_seed() -> int:
 def derive_seed(seed: int, *names: str) -> int:
     """A seed in ``SEED_RANGE`` determined by ``seed`` and ``names`` alone."""
     text = "\x1f".join([str(int(seed)), *names]).encode("utf-8")
-    number = int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
+    number = int.from_bytes(sha256(text).digest()[:8], "big")
     low, high = SEED_RANGE
     return low + number % (high - low)
 

@@ -11,7 +11,6 @@ read-only, already encoded payloads.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gnomon import serialize
+from gnomon.digests import file_sha256
 from gnomon.events import (
     ArtifactEvent,
     CompletedEvent,
@@ -150,6 +150,4 @@ def payload(value: Any, original: Any, where: str) -> Any:
 
 def file_digest(filename: str) -> tuple[str, int]:
     """The sha256 and size of a file named in a Sacred call (events carry both)."""
-    with open(filename, "rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256").hexdigest()
-    return digest, os.path.getsize(filename)
+    return file_sha256(filename), os.path.getsize(filename)

@@ -145,8 +145,8 @@ def test_a_snapshot_is_hashed_once_for_every_store_that_asks(tmp_path: Path, mon
     snapshot = tmp_path / "000001-a.bin"
     snapshot.write_bytes(b"abc" * 1000)
     calls: list[str] = []
-    real = artifacts_module._sha256
-    monkeypatch.setattr(artifacts_module, "_sha256", lambda path: calls.append(path) or real(path))
+    real = artifacts_module.file_sha256
+    monkeypatch.setattr(artifacts_module, "file_sha256", lambda path: calls.append(path) or real(path))
 
     first = artifacts_module.snapshot_digest(str(snapshot))
     second = artifacts_module.snapshot_digest(str(snapshot))
