@@ -276,13 +276,18 @@ class Experiment(Ingredient):
         """
         from .cli.options import apply_options, normalize_options
         from .commands import show_config
-        from .host import get_host_info
+        from .host import begin_host_facts, get_host_info
+        from .provenance import begin_git_facts, get_main_file
         from .randomness import set_global_seed
         from .redaction import scrub_secrets
         from .run import Run
         from .serialize import MAX_DEPTH, depth_problem
         from .settings import SETTINGS
 
+        # What waits on git and on child processes starts now, beside the config's resolution.
+        begin_host_facts()
+        if self.save_git_info:
+            begin_git_facts(get_main_file(self._caller_globals))
         options = normalize_options(options, self)
         for hook in self.option_hooks:
             hook(options=options)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gnomon import early
 from gnomon.errors import ConfigError, DuplicateNameError
 from gnomon.records import ReadOnly
 from gnomon.settings import SETTINGS
@@ -187,12 +188,18 @@ def _env() -> dict[str, str]:
     return {k: os.environ[k] for k in SETTINGS.HOST_INFO.CAPTURED_ENV if k in os.environ}
 
 
+def begin_host_facts() -> None:
+    """Begin the facts that wait on a child process (``uname -p``, ``nvidia-smi``): see :mod:`gnomon.early`."""
+    early.begin("platform", platform.platform)
+    early.begin("gpus", _gpus)
+
+
 _DEFAULT_GATHERERS = (
     HostInfoGatherer("hostname", platform.node),
-    HostInfoGatherer("os", lambda: [platform.system(), platform.platform()]),
+    HostInfoGatherer("os", lambda: [platform.system(), early.collect("platform", platform.platform)]),
     HostInfoGatherer("python_version", platform.python_version),
     HostInfoGatherer("cpu", _cpu),
-    HostInfoGatherer("gpus", _gpus),
+    HostInfoGatherer("gpus", lambda: early.collect("gpus", _gpus)),
     HostInfoGatherer("ENV", _env),
 )
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from gnomon import early
 from gnomon.dependencies import DEPENDENCY_MODES, PackageDependency, check_mode, gather_dependencies, module_names
 from gnomon.digests import file_sha256
 from gnomon.errors import ConfigError
@@ -304,7 +305,7 @@ def _repository_facts(root: str) -> dict[str, Any] | None:
         return None
     git_dir, common_dir = dirs
     try:
-        dirty = git_state.is_dirty(root, git_dir)
+        dirty = early.collect(("dirty", root, git_dir), lambda: git_state.is_dirty(root, git_dir))
     except git_state.GitStateError as error:
         warnings.warn(
             f"Git information for {root!r} is not recorded: {error}", RuntimeWarning, stacklevel=3
@@ -315,6 +316,17 @@ def _repository_facts(root: str) -> dict[str, Any] | None:
         "commit": git_state.head_commit(git_dir, common_dir),
         "dirty": dirty,
     }
+
+
+def begin_git_facts(main_file: str | None) -> None:
+    """Begin ``git status`` for the main file's repository (see :mod:`gnomon.early`)."""
+    from gnomon import git_state
+
+    root = _GitCache().root(os.path.realpath(main_file)) if main_file else None
+    dirs = git_state.git_dirs(root) if root is not None else None
+    if root is not None and dirs is not None:
+        git_dir = dirs[0]
+        early.begin(("dirty", root, git_dir), lambda: git_state.is_dirty(root, git_dir))
 
 
 def get_git_info(paths: Iterable[str]) -> list[dict[str, Any]]:
