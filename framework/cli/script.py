@@ -24,7 +24,6 @@ import click
 
 from gnomon.cli.options import BUILTIN_OPTIONS, CLIOption, custom_options, normalize_options
 from gnomon.cli.updates import is_config_file_name, parse_updates
-from gnomon.cli.usage import command_help, format_help, format_usage
 from gnomon.errors import (
     CommandNotFoundError,
     ConfigError,
@@ -32,9 +31,7 @@ from gnomon.errors import (
     GnomonError,
     NamedConfigNotFoundError,
 )
-from gnomon.sacred_gaps import MISSING_FLAGS, missing_flag_message
 from gnomon.spelling import close_matches
-from gnomon.tracebacks import filtered_traceback
 
 if TYPE_CHECKING:
     from gnomon.run import Run
@@ -131,6 +128,8 @@ class ExperimentCommand(click.Command):
 
     def help_text(self) -> str:
         """Return the ``--help`` text."""
+        from gnomon.cli.usage import format_help
+
         return format_help(
             self.prog,
             getattr(self.experiment, "doc", None),
@@ -141,6 +140,8 @@ class ExperimentCommand(click.Command):
 
     def usage_text(self) -> str:
         """Return the usage block printed after a user error."""
+        from gnomon.cli.usage import format_usage
+
         return format_usage(self.prog) + f"Run '{self.prog} -h' for the commands and options.\n"
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -149,6 +150,8 @@ class ExperimentCommand(click.Command):
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Write the usage grammar."""
+        from gnomon.cli.usage import format_usage
+
         formatter.write(format_usage(self.prog))
 
     # -- running ------------------------------------------------------------
@@ -175,6 +178,8 @@ class ExperimentCommand(click.Command):
         except click.NoSuchOption as error:
             if self.debug:
                 raise
+            from gnomon.sacred_gaps import MISSING_FLAGS, missing_flag_message
+
             if error.option_name in MISSING_FLAGS:  # Sacred's flag for an observer gnomon does not have
                 self._fail(missing_flag_message(error.option_name), usage=False, code=2)
             self._fail(error.format_message(), usage=True, code=2)
@@ -312,6 +317,8 @@ class ExperimentCommand(click.Command):
             return None
         name = self._resolve_command(names[0])
         function = dict(self.commands())[name]
+        from gnomon.cli.usage import command_help
+
         click.echo(command_help(name, function), nl=False)
         return None
 
@@ -404,6 +411,8 @@ def format_filtered_traceback(error: BaseException) -> str:
 
     When every frame is internal (a bug in gnomon itself), all of them are kept.
     """
+    from gnomon.tracebacks import filtered_traceback
+
     text, filtered = filtered_traceback(error, extra_dirs=(os.path.dirname(os.path.abspath(click.__file__)),))
     if not filtered:
         return text
