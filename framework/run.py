@@ -43,6 +43,7 @@ from gnomon.heartbeat import Heartbeat
 from gnomon.metrics import MetricsBuffer
 from gnomon.serialize import encode_lenient as _lenient
 from gnomon.signals import Terminated, install_signal_handlers
+from gnomon.tracebacks import filtered_traceback
 
 __all__ = ["Run", "Terminated"]
 
@@ -332,8 +333,6 @@ class Run:
         if self.debug:
             self.fail_trace = traceback.format_exception(type(error), error, error.__traceback__)
         else:
-            from gnomon.tracebacks import filtered_traceback
-
             text, _ = filtered_traceback(error)
             self.fail_trace = text.splitlines(keepends=True)
         self.run_logger.error("Failed after %s!", self._elapsed())
