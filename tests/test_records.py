@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 
 import pytest
 
@@ -38,3 +40,12 @@ def test_start_up_records_keep_their_set_semantics_and_order() -> None:
     assert len({Source("a.py", "d"), Source("a.py", "d"), Source("b.py", "d")}) == 2
     deps = [PackageDependency("numpy", "2.0"), PackageDependency("click"), PackageDependency("click", "8.1")]
     assert [d.to_json() for d in sorted(deps)] == ["click", "click==8.1", "numpy==2.0"]
+
+
+def test_records_survive_copy_and_pickle() -> None:
+    event = CompletedEvent(run_id="1", seq=0, time=utcnow(), result={"loss": 0.5})
+    for clone in (copy.copy(event), copy.deepcopy(event), pickle.loads(pickle.dumps(event))):
+        assert clone == event
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            clone.seq = 1  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(Source("a.py", "d"))) == Source("a.py", "d")
