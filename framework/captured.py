@@ -30,7 +30,7 @@ from .config.nesting import IngredientNode, ingredient_view
 from .config.readonly import make_read_only, plain
 from .errors import MissingConfigError, SignatureError
 from .randomness import SeedStream, create_rnd, derive_seed, new_seed
-from .spelling import close_matches
+from .spelling import close_matches, did_you_mean
 
 __all__ = ["SPECIAL_ARGS", "CapturedFunction", "Owner", "RunContext", "activate", "current_context"]
 
@@ -207,8 +207,7 @@ class CapturedFunction:
                 if self._varkw:
                     extra_kwargs[key] = value
                     continue
-                close = close_matches(key, self.arg_names)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(key, self.arg_names)
                 raise SignatureError(
                     f"{self._name()}() got an unexpected keyword argument {key!r}.{hint}"
                 )

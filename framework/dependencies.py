@@ -20,7 +20,7 @@ from typing import Any
 
 from gnomon.errors import ConfigError
 from gnomon.records import ReadOnly
-from gnomon.spelling import close_matches
+from gnomon.spelling import did_you_mean
 
 __all__ = ["DEPENDENCY_MODES", "PackageDependency", "check_mode", "gather_dependencies", "module_names"]
 
@@ -60,8 +60,7 @@ def module_names(globs: Mapping[str, Any]) -> Iterator[str]:
 def check_mode(setting: str, mode: str, valid: tuple[str, ...]) -> None:
     """Refuse a discovery mode that is not one of ``valid``, naming the closest."""
     if mode not in valid:
-        close = close_matches(str(mode), valid)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(str(mode), valid)
         choices = ", ".join(repr(v) for v in valid)
         raise ConfigError(f"Unknown {setting} mode {mode!r}; use one of {choices}.{hint}")
 

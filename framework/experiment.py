@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from gnomon.spelling import close_matches
+from gnomon.spelling import did_you_mean
 
 from .captured import CapturedFunction, RunContext, activate, current_context
 from .config.resolve import config_path, ingredient_order, resolve_config
@@ -252,8 +252,7 @@ class Experiment(Ingredient):
                 print_usage=True,
             )
         if name not in commands:
-            close = close_matches(name, list(commands))
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, list(commands))
             raise CommandNotFoundError(
                 f"Unknown command {name!r}.{hint} Commands: {', '.join(commands)}", print_usage=True
             )

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from gnomon.capture.hub import HUB
 from gnomon.errors import ConfigError
-from gnomon.spelling import close_matches
+from gnomon.spelling import did_you_mean
 
 __all__ = ["CAPTURE_MODES", "Capture", "start_capture"]
 
@@ -120,8 +120,7 @@ def start_capture(mode: str) -> Capture:
     try:
         kind = _MODES[mode]
     except (KeyError, TypeError):
-        close = close_matches(str(mode), CAPTURE_MODES)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(str(mode), CAPTURE_MODES)
         valid = ", ".join(repr(m) for m in CAPTURE_MODES)
         raise ConfigError(f"Unknown capture mode {mode!r}; use one of {valid}.{hint}") from None
     capture = kind()

@@ -31,7 +31,7 @@ from gnomon.errors import (
     GnomonError,
     NamedConfigNotFoundError,
 )
-from gnomon.spelling import close_matches
+from gnomon.spelling import did_you_mean
 
 if TYPE_CHECKING:
     from gnomon.run import Run
@@ -304,8 +304,7 @@ class ExperimentCommand(click.Command):
         names = [command for command, _ in self.commands()]
         if name in names:
             return name
-        close = close_matches(name, [*names, "with", "help"])
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, [*names, "with", "help"])
         raise CommandNotFoundError(
             f"Unknown command {name!r}.{hint} Commands: {', '.join(names) or 'none'}",
             print_usage=True,
@@ -344,8 +343,7 @@ class ExperimentCommand(click.Command):
                     message=f"{name!r} is a config entry, not a named config: to set it, "
                     f"write {name}=VALUE (e.g. with {name}=0.1). Named configs: {listing}.",
                 )
-            close = close_matches(name, available)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, available)
             raise NamedConfigNotFoundError(
                 name,
                 available,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from gnomon.errors import ObserverError
-from gnomon.spelling import close_matches
+from gnomon.spelling import did_you_mean
 
 if TYPE_CHECKING:
     from gnomon.observers.file.observer import FileStorageObserver
@@ -73,8 +73,7 @@ def file_storage_from_url(url: str) -> tuple[str, dict[str, Any]]:
     options: dict[str, Any] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key not in _OPTIONS:
-            close = close_matches(key, _OPTIONS)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, _OPTIONS)
             raise ObserverError(
                 f"unknown file storage option {key!r} in {url!r}.{hint} "
                 f"Known options: {', '.join(_OPTIONS)}"
