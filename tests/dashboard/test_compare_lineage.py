@@ -22,6 +22,8 @@ def test_compare_shows_differing_config_same_colours_and_parallel_coordinates(
     keys = page.eval_on_selector_all("#compare-config tr[data-key]", "rows => rows.map(r => r.dataset.key)")
     assert sorted(k.removeprefix("config.") for k in keys) == ["batch", "lr", "optim"]
     page.click("#toggle-all")
+    page.wait_for_url("**/compare?*all=1*")
+    page.wait_for_selector('#compare-config tr[data-key="config.epochs"]')
     every = page.eval_on_selector_all("#compare-config tr[data-key]", "rows => rows.map(r => r.dataset.key)")
     assert {"epochs", "batch"} <= {k.removeprefix("config.") for k in every}
     page.go_back()

@@ -135,11 +135,11 @@ def test_run_page_follows_output_and_edits_persist_while_the_run_writes(page, da
     # Tags and notes, edited while the run keeps writing, survive the run's own updates and a reload.
     page.goto(server.url + "/runs/1")
     page.fill("#tags-add", "keep, live")
-    page.click("#tags-save")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#tags-save")
     page.fill("#notes", "written while running")
-    page.click("#notes-save")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#notes-save")
     time.sleep(0.6)  # a few more heartbeats and points from the run
     run.finish()
     page.reload()
