@@ -22,7 +22,7 @@ import logging
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 from .config.dicts import get_by_path, join_path
@@ -30,6 +30,7 @@ from .config.nesting import IngredientNode, ingredient_view
 from .config.readonly import make_read_only, plain
 from .errors import MissingConfigError, SignatureError
 from .randomness import SeedStream, create_rnd, derive_seed, new_seed
+from .records import record
 from .spelling import close_matches, did_you_mean
 
 __all__ = ["SPECIAL_ARGS", "CapturedFunction", "Owner", "RunContext", "activate", "current_context"]
@@ -48,7 +49,7 @@ _CURRENT: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(
 )
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class RunContext:
     """What captured functions of one run need: its config, Run, logger and seed streams."""
 

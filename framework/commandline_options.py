@@ -34,8 +34,9 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from gnomon.records import record
 
 if TYPE_CHECKING:
     from gnomon.run import Run
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["CLIOption", "CommandLineOption", "cli_option", "option_of", "options_defined_with"]
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True, eq=False)
 class CLIOption:
     """One command-line flag: how it is spelled, what it takes, and what it does to a run.
 

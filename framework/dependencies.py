@@ -15,11 +15,10 @@ import re
 import sys
 import types
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from gnomon.errors import ConfigError
-from gnomon.records import ReadOnly
+from gnomon.records import record
 from gnomon.spelling import did_you_mean
 
 __all__ = ["DEPENDENCY_MODES", "PackageDependency", "check_mode", "gather_dependencies", "module_names"]
@@ -27,8 +26,8 @@ __all__ = ["DEPENDENCY_MODES", "PackageDependency", "check_mode", "gather_depend
 DEPENDENCY_MODES = ("imported", "sys", "pkg", "none")
 
 
-@dataclass(slots=True, repr=False, eq=False)
-class PackageDependency(ReadOnly):
+@record(frozen=True, slots=True)
+class PackageDependency:
     """An installed distribution the experiment uses, with its version when known (sorted by both)."""
 
     name: str

@@ -16,12 +16,12 @@ another one sees.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from gnomon.records import ReadOnly
+from gnomon.records import record
 
 __all__ = [
     "ArtifactEvent",
@@ -116,8 +116,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
-class Event(ReadOnly):
+@record(frozen=True, slots=True, kw_only=True)
+class Event:
     """Fields every event carries."""
 
     kind: ClassVar[str] = "event"
@@ -126,7 +126,7 @@ class Event(ReadOnly):
     time: datetime
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class QueuedEvent(Event):
     """The run was queued (``-q``): recorded, not executed.
 
@@ -148,7 +148,7 @@ class QueuedEvent(Event):
     id_suggested: bool = False
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class StartedEvent(Event):
     """The run started; ``time`` is its start time (``run_uid``, ``id_suggested``: see QueuedEvent)."""
 
@@ -162,7 +162,7 @@ class StartedEvent(Event):
     id_suggested: bool = False
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class HeartbeatEvent(Event):
     """The run is alive. ``info`` is the whole info when it changed since the last beat, else None."""
 
@@ -171,7 +171,7 @@ class HeartbeatEvent(Event):
     result: Any = None
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class OutputEvent(Event):
     """New captured output: ``text`` goes at character ``offset`` of the run's whole output."""
 
@@ -180,8 +180,8 @@ class OutputEvent(Event):
     offset: int
 
 
-@dataclass(slots=True, repr=False, eq=False)
-class MetricSeries(ReadOnly):
+@record(frozen=True, slots=True)
+class MetricSeries:
     """Points of one metric in one batch; ``timestamps`` are POSIX seconds (UTC)."""
 
     steps: list[int]
@@ -189,7 +189,7 @@ class MetricSeries(ReadOnly):
     timestamps: list[float]
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class MetricsEvent(Event):
     """A batch of new metric points, by metric name."""
 
@@ -197,7 +197,7 @@ class MetricsEvent(Event):
     series: Mapping[str, MetricSeries]
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class ResourceEvent(Event):
     """The run read an input file; ``filename`` is absolute, ``digest`` its sha256."""
 
@@ -206,7 +206,7 @@ class ResourceEvent(Event):
     digest: str
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class ArtifactEvent(Event):
     """The run produced a file.
 
@@ -227,7 +227,7 @@ class ArtifactEvent(Event):
     content_type: str | None = None
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class CompletedEvent(Event):
     """The run finished normally (or by ``sys.exit(0)``)."""
 
@@ -235,7 +235,7 @@ class CompletedEvent(Event):
     result: Any = None
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class FailedEvent(Event):
     """The run raised; ``fail_trace`` holds the formatted traceback lines."""
 
@@ -243,7 +243,7 @@ class FailedEvent(Event):
     fail_trace: tuple[str, ...]
 
 
-@dataclass(slots=True, kw_only=True, repr=False, eq=False)
+@record(frozen=True, slots=True, kw_only=True)
 class InterruptedEvent(Event):
     """The run was stopped (Ctrl-C, SIGTERM, a GnomonInterrupt) with ``status``."""
 

@@ -24,12 +24,11 @@ import platform
 import subprocess
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from gnomon import early
 from gnomon.errors import ConfigError, DuplicateNameError
-from gnomon.records import ReadOnly
+from gnomon.records import record
 from gnomon.settings import SETTINGS
 
 __all__ = [
@@ -51,8 +50,8 @@ class IgnoreHostInfo(Exception):
     """Raised by a gatherer to leave its key out of the host info (e.g. not on a cluster)."""
 
 
-@dataclass(slots=True, repr=False, eq=False)
-class HostInfoGatherer(ReadOnly):
+@record(frozen=True, slots=True)
+class HostInfoGatherer:
     """A named function whose return value is stored under ``name`` in the host info."""
 
     name: str

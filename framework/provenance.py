@@ -17,7 +17,6 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,7 +24,7 @@ from gnomon import early
 from gnomon.dependencies import DEPENDENCY_MODES, PackageDependency, check_mode, gather_dependencies, module_names
 from gnomon.digests import file_sha256
 from gnomon.errors import ConfigError
-from gnomon.records import ReadOnly
+from gnomon.records import record
 
 __all__ = [
     "DEPENDENCY_MODES",
@@ -72,8 +71,8 @@ def _is_under(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-@dataclass(slots=True, repr=False, eq=False)
-class Source(ReadOnly):
+@record(frozen=True, slots=True)
+class Source:
     """One source file of the experiment, with its digest and (optionally) its git state."""
 
     filename: str

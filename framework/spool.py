@@ -23,7 +23,6 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +31,7 @@ import orjson
 from gnomon import staged
 from gnomon.errors import SpoolError
 from gnomon.events import ArtifactEvent, Event, event_to_dict
-from gnomon.records import ReadOnly
+from gnomon.records import record
 
 if TYPE_CHECKING:
     import sqlite3
@@ -72,8 +71,8 @@ CREATE TABLE IF NOT EXISTS problems (
 _START_KINDS = ("started", "queued")
 
 
-@dataclass(slots=True, repr=False, eq=False)
-class BadEntry(ReadOnly):
+@record(frozen=True, slots=True)
+class BadEntry:
     """A spooled event that cannot be delivered as it is: unreadable, or rejected by its store."""
 
     seq: int
@@ -81,8 +80,8 @@ class BadEntry(ReadOnly):
     problem: str
 
 
-@dataclass(slots=True, repr=False, eq=False)
-class SpooledDelivery(ReadOnly):
+@record(frozen=True, slots=True)
+class SpooledDelivery:
     """Everything one run still owes one of its observers, as the spool holds it.
 
     ``start`` is the stored started (or queued) event when it is among them, and

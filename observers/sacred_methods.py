@@ -29,7 +29,7 @@ import itertools
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -62,6 +62,7 @@ from gnomon.observers.sacred_calls import (
     series_from,
     start_kwargs,
 )
+from gnomon.records import record
 
 __all__ = ["SACRED_METHODS", "SacredMethods"]
 
@@ -81,7 +82,7 @@ _FINAL = frozenset({"completed", "failed", "interrupted"})
 _local = threading.local()
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class _Call:
     """The event being delivered through an overriding method, and what ``super()`` stored."""
 
@@ -90,7 +91,7 @@ class _Call:
     result: Any = None
 
 
-@dataclass
+@record
 class _RunView:
     """What Sacred's heartbeat passes and gnomon's events carry only as changes."""
 
@@ -104,7 +105,7 @@ class _RunView:
         return text
 
 
-@dataclass
+@record
 class _Direct:
     """The run of direct calls (Sacred's one-run-at-a-time use)."""
 

@@ -7,13 +7,15 @@ value) or changed type, plus the documentation of each entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from ..records import record
 
 __all__ = ["ConfigSummary"]
 
 
-@dataclass
+@record
 class ConfigSummary:
     """Dotted paths the updates added, modified or type-changed, and entry docs."""
 

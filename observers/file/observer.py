@@ -32,7 +32,6 @@ import contextlib
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +67,14 @@ from gnomon.observers.file.report import render_report
 from gnomon.observers.file.run_folders import claim, open_run_dir, release, same_run
 from gnomon.observers.file.url import DEFAULT_FILE_STORAGE_PRIORITY, file_storage_from_url, file_storage_url
 from gnomon.observers.sacred_methods import SacredMethods
+from gnomon.records import record
 
 __all__ = ["DEFAULT_FILE_STORAGE_PRIORITY", "FileStorageObserver"]
 
 
 logger = logging.getLogger("gnomon.observers.file.observer")
 
-@dataclass
+@record
 class _RunState:
     """What an observer remembers about one run it is writing."""
 
