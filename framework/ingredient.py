@@ -36,11 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Ingredient", "PackageRequirement", "SourceFile"]
 
-# PEP 440 versions ("1.2", "2.0.1rc1", "1!3.0.post2.dev1", "1.0+local.7").
-_VERSION = re.compile(
-    r"^\s*v?(\d+!)?\d+(\.\d+)*((a|b|rc|alpha|beta|c|pre|preview)[-_.]?\d*)?"
-    r"([-_.]?(post|rev|r)[-_.]?\d*|-\d+)?([-_.]?dev[-_.]?\d*)?(\+[a-z0-9]+([-_.][a-z0-9]+)*)?\s*$",
-    re.IGNORECASE,
+# PEP 440 versions ("1.2", "2.0.1rc1", "1!3.0.post2.dev1", "1.0+local.7"). A pattern
+# string, compiled (and cached by re) at its first use, not by every run's import.
+_VERSION = (
+    r"(?i)^\s*v?(\d+!)?\d+(\.\d+)*((a|b|rc|alpha|beta|c|pre|preview)[-_.]?\d*)?"
+    r"([-_.]?(post|rev|r)[-_.]?\d*|-\d+)?([-_.]?dev[-_.]?\d*)?(\+[a-z0-9]+([-_.][a-z0-9]+)*)?\s*$"
 )
 
 ConfigEntry = ConfigScope | ConfigDict
@@ -296,7 +296,7 @@ class Ingredient:
 
     def add_package_dependency(self, package_name: str, version: str) -> None:
         """Record a package dependency that automatic discovery misses."""
-        if not _is_text(version) or not _VERSION.match(version):
+        if not _is_text(version) or not re.match(_VERSION, version):
             raise ConfigError(
                 f"Invalid version {version!r} for package {package_name!r}: "
                 "use a PEP 440 version like '1.2.3'."

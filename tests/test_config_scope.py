@@ -69,6 +69,47 @@ def test_comments_become_docs() -> None:
     assert docs == {"a": "the a", "b": "the b, explained over two lines", "opt.lr": "learning rate"}
 
 
+def test_a_hash_inside_a_string_is_not_a_comment() -> None:
+    def cfg():
+        url = "http://host/#anchor"  # where it lives
+        note = """
+        # not a comment, a line of the string
+        """
+        tag = f"#{url}"  # ünïcødé before: the tag
+        raw = b"#"
+        # the pattern, above
+        pattern = r"[#]"  # noinspection SpellCheck
+        empty = ""  # the empty one
+
+    docs = ConfigScope(cfg).docs
+    assert docs == {"url": "where it lives", "tag": "ünïcødé before: the tag", "pattern": "the pattern, above",
+                    "empty": "the empty one"}
+
+
+def test_comments_are_found_where_the_tokenizer_finds_them() -> None:
+    """Every file of the examples and the config tests: the same comments as Python's tokenizer."""
+    import ast
+    import io
+    import pathlib
+    import tokenize
+
+    from gnomon.config.source import _comment_map
+
+    root = pathlib.Path(__file__).parent.parent
+    files = [*sorted((root / "examples").rglob("*.py")), *sorted(root.glob("tests/test_config*.py"))]
+    assert len(files) > 5
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines(keepends=True)
+        expected, alone = {}, set()
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT:
+                expected[token.start[0]] = token.string.lstrip("#").strip()
+                if not token.line[: token.start[1]].strip():
+                    alone.add(token.start[0])
+        assert _comment_map(lines, ast.parse(text)) == (expected, alone), path
+
+
 def test_nested_dicts_merge_with_fixed_values_and_later_item_writes() -> None:
     def cfg():
         opt = {"lr": 0.1, "mom": 0.9}

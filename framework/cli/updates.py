@@ -32,12 +32,12 @@ CONFIG_FILE_EXTENSIONS = (".json", ".yaml", ".yml", ".toml")
 
 # Text that starts like a number (``0.1.2``, ``1e-3e``, ``.5.``) or like a container or
 # a quoted string was most likely meant as a literal: a string there is probably a typo.
-_NUMBER_LIKE = re.compile(r"^[+-]?\.?\d")
+_NUMBER_LIKE = r"^[+-]?\.?\d"  # a pattern string: compiled on first use, by re
 _LITERAL_OPENERS = ("[", "{", "(", "'", '"')
 
 _log = logging.getLogger("gnomon.config")
-_KEY_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
-_NAMED_CONFIG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_KEY_PART = r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$"
+_NAMED_CONFIG = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 _SPECIAL_FLOATS = {
     "inf",
     "+inf",
@@ -122,7 +122,7 @@ def parse_update_value(text: str, *, key: str = "value", strict: bool | None = N
             _shown(token),
             problem,
             _shown(stripped),
-            "a number" if _NUMBER_LIKE.match(stripped) else "a value",
+            "a number" if re.match(_NUMBER_LIKE, stripped) else "a value",
             _quoting_hint(key, stripped) if len(stripped) <= 200 else "put it in a config file",
         )
     return stripped
@@ -132,7 +132,7 @@ def _suspicious(text: str) -> str:
     """Why ``text`` (not a literal) looks like a typo rather than a string, or ''."""
     if not text:
         return "the value after '=' is empty"
-    if _NUMBER_LIKE.match(text):
+    if re.match(_NUMBER_LIKE, text):
         return f"{_shown(text)!r} looks like a number but is not one"
     if text.startswith(_LITERAL_OPENERS):
         return (
@@ -168,7 +168,7 @@ def _split_key(token: str, key: str) -> list[str]:
             "Separate nested keys with single dots, e.g. model.depth=50"
         )
     for part in parts:
-        if not _KEY_PART.match(part):
+        if not re.match(_KEY_PART, part):
             raise ConfigUpdateSyntaxError(
                 f"Cannot parse config update {token!r}: {part!r} is not a config key "
                 "(keys are letters, digits, '_' and '-'; no spaces or quotes). "
@@ -217,7 +217,7 @@ def parse_updates(
             parts = _split_key(token, key)
             value = parse_update_value(text, key=key, strict=strict)
             _set_nested(updates, parts, value, token, origin)
-        elif is_config_file_name(token) or _NAMED_CONFIG.match(token):
+        elif is_config_file_name(token) or re.match(_NAMED_CONFIG, token):
             named.append(token)
         else:
             hint = ""

@@ -103,8 +103,9 @@ def log_level(value: Any) -> int | str:
     )
 
 
-_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_SQLITE_MALFORMED = re.compile(r"^sqlite:/*(?P<path>.*)$", re.IGNORECASE)
+# Pattern strings: compiled (and cached by re) when -s or -m is used, not by every run.
+_URL_SCHEME = r"^[A-Za-z][A-Za-z0-9+.\-]*://"
+_SQLITE_MALFORMED = r"(?i)^sqlite:/*(?P<path>.*)$"
 
 
 def sql_url(value: Any) -> str:
@@ -115,8 +116,8 @@ def sql_url(value: Any) -> str:
     slashes gets the spelling it most likely meant.
     """
     text = str(value).strip()
-    malformed = _SQLITE_MALFORMED.match(text)
-    if _URL_SCHEME.match(text) and not (malformed and not text.lower().startswith("sqlite:///")):
+    malformed = re.match(_SQLITE_MALFORMED, text)
+    if re.match(_URL_SCHEME, text) and not (malformed and not text.lower().startswith("sqlite:///")):
         return text
     if malformed:
         # 'sqlite://runs.db' would be an in-memory database (SQLAlchemy reads runs.db as
@@ -143,8 +144,8 @@ def mongo_database(value: Any) -> str:
 # Sacred's -m grammar: [host:port:]db_name[.collection_prefix[:run_id]][!priority]
 _NAME = r"[_A-Za-z][0-9A-Za-z#%&'()+\-;=@\[\]^_{}]{0,63}"
 _HOST = r"[0-9A-Za-z](?:[0-9A-Za-z\-]*[0-9A-Za-z])?(?:\.[0-9A-Za-z](?:[0-9A-Za-z\-]*[0-9A-Za-z])?)*"
-_MONGO_HOST_ONLY = re.compile(rf"^(?P<host>{_HOST}):(?P<port>\d{{1,5}})$")
-_MONGO_FULL = re.compile(
+_MONGO_HOST_ONLY = rf"^(?P<host>{_HOST}):(?P<port>\d{{1,5}})$"
+_MONGO_FULL = (
     rf"^(?:(?P<host>{_HOST}):(?P<port>\d{{1,5}}):)?(?P<db>{_NAME})"
     rf"(?:\.(?P<prefix>{_NAME})(?::(?P<overwrite>\d{{1,12}}))?)?"
     r"(?:!(?P<priority>-?\d+))?$"
@@ -162,10 +163,10 @@ def mongo_option_to_url(text: str) -> str:
     """
     if text.startswith(("mongodb://", "mongodb+srv://")):
         return text
-    host_only = _MONGO_HOST_ONLY.match(text)
+    host_only = re.match(_MONGO_HOST_ONLY, text)
     if host_only:
         return f"mongodb://{host_only['host']}:{host_only['port']}/sacred"
-    match = _MONGO_FULL.match(text)
+    match = re.match(_MONGO_FULL, text)
     if not match:
         raise ValueError(
             f"{text!r} is not a MongoDB database: expected [host:port:]db_name[.prefix][!priority] "

@@ -136,7 +136,7 @@ class ConfigScope:
         ):
             body = body[1:]
         check_body(body, where)
-        self.docs = extract_docs(lines, body)
+        self.docs = extract_docs(lines, node, body)
         bound, loaded = scope_names(body, self.arg_names)
         self._free = loaded - bound
         self._node = node

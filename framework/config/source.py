@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import ast
 import inspect
-import io
 import linecache
 import re
-import tokenize
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -133,34 +131,52 @@ def scope_names(body: list[ast.stmt], params: Iterable[str]) -> tuple[set[str], 
     return bound, loaded
 
 
-def _comment_map(lines: list[str]) -> tuple[dict[int, str], set[int]]:
-    """(line -> comment text, lines that hold code) of a source file."""
+def _string_spans(node: ast.AST) -> dict[int, list[tuple[int, int]]]:
+    """Line -> (first, past-last) UTF-8 byte columns of the string literals on it."""
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for leaf in ast.walk(node):
+        if isinstance(leaf, ast.JoinedStr) or (
+            isinstance(leaf, ast.Constant) and isinstance(leaf.value, str | bytes)
+        ):
+            end_line = leaf.end_lineno or leaf.lineno
+            for line in range(leaf.lineno, end_line + 1):
+                first = leaf.col_offset if line == leaf.lineno else 0
+                last = (leaf.end_col_offset or 0) if line == end_line else 1 << 30
+                spans.setdefault(line, []).append((first, last))
+    return spans
+
+
+def _comment_map(lines: list[str], node: ast.AST) -> tuple[dict[int, str], set[int]]:
+    """(line -> comment text, lines holding nothing but a comment) within ``node``.
+
+    A ``#`` outside every string literal starts a comment: Python gives ``#`` no other
+    meaning. The parsed tree already says where the literals are, so the comments are
+    found without the tokenizer, whose first use compiles its patterns (3 ms) and which
+    would read the whole file.
+    """
     comments: dict[int, str] = {}
-    code: set[int] = set()
-    skip = {
-        tokenize.COMMENT,
-        tokenize.NL,
-        tokenize.NEWLINE,
-        tokenize.INDENT,
-        tokenize.DEDENT,
-        tokenize.ENCODING,
-    }
-    try:
-        for token in tokenize.generate_tokens(io.StringIO("".join(lines)).readline):
-            if token.type == tokenize.COMMENT:
-                comments[token.start[0]] = token.string.lstrip("#").strip()
-            elif token.type not in skip:
-                code.update(range(token.start[0], token.end[0] + 1))
-    except (tokenize.TokenError, SyntaxError):
-        pass
-    return comments, code
+    alone: set[int] = set()
+    spans = _string_spans(node)
+    last_line = min(getattr(node, "end_lineno", None) or len(lines), len(lines))
+    for number in range(getattr(node, "lineno", 1), last_line + 1):
+        text = lines[number - 1]
+        column = text.find("#")
+        while column >= 0:
+            offset = len(text[:column].encode("utf-8"))
+            if not any(first <= offset < last for first, last in spans.get(number, ())):
+                comments[number] = text[column + 1 :].lstrip("#").strip()
+                if not text[:column].strip():
+                    alone.add(number)
+                break
+            column = text.find("#", column + 1)
+    return comments, alone
 
 
 class _DocFinder:
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], node: ast.AST) -> None:
         from ..settings import SETTINGS
 
-        self.comments, self.code = _comment_map(lines)
+        self.comments, self.alone = _comment_map(lines, node)
         self.ignored = [re.compile(p) for p in SETTINGS.CONFIG.IGNORED_COMMENTS]
 
     def _usable(self, text: str | None) -> str | None:
@@ -176,17 +192,18 @@ class _DocFinder:
                 return text
         above: list[str] = []
         line = first - 1
-        while line in self.comments and line not in self.code:
+        while line in self.alone:
             above.insert(0, self.comments[line])
             line -= 1
         return self._usable(" ".join(t for t in above if t)) if above else None
 
 
-def extract_docs(lines: list[str], body: list[ast.stmt]) -> dict[str, str]:
-    """Dotted name -> comment text for the assignments of a scope body (and dict-literal keys)."""
-    if not any("#" in line for line in lines):
-        return {}  # no comment to find: the tokenizer's first use alone costs milliseconds
-    finder = _DocFinder(lines)
+def extract_docs(lines: list[str], node: ast.AST, body: list[ast.stmt]) -> dict[str, str]:
+    """Dotted name -> comment text for the assignments of a scope body (and dict-literal keys).
+
+    ``lines`` are the source file's, ``node`` the scope's ``def`` in them.
+    """
+    finder = _DocFinder(lines, node)
     docs: dict[str, str] = {}
     for stmt in body:
         end = stmt.end_lineno or stmt.lineno
