@@ -8,7 +8,7 @@ know, or one whose fields do not fit, stays the plain dict it is.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
 import datetime as dt
 import math
@@ -162,7 +162,7 @@ _DECODERS: dict[str, Any] = {
     "time": lambda d: dt.time.fromisoformat(d["value"]),
     "timedelta": lambda d: dt.timedelta(seconds=d["seconds"]),
     "path": lambda d: __import__("pathlib").Path(d["value"]),
-    "bytes": lambda d: base64.b64decode(d["value"]),
+    "bytes": lambda d: binascii.a2b_base64(d["value"]),
     "ndarray": _decode_ndarray,
     "numpy": _decode_numpy,
     "DataFrame": _decode_dataframe,

@@ -9,7 +9,7 @@ with non-string keys) become small tagged objects ``{"__type__": ..., ...}`` tha
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
 import datetime as dt
 import logging
@@ -207,7 +207,7 @@ def _encode_container(
     if isinstance(value, PurePath):
         return {TYPE_KEY: "path", "value": str(value)}
     if isinstance(value, bytes | bytearray):
-        return {TYPE_KEY: "bytes", "value": base64.b64encode(bytes(value)).decode("ascii")}
+        return {TYPE_KEY: "bytes", "value": binascii.b2a_base64(value, newline=False).decode("ascii")}
     encoded = _encode_library_value(value, where)
     if encoded is not _UNKNOWN:
         if level + _depth_of(encoded) - 1 > MAX_DEPTH:

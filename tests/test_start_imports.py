@@ -3,7 +3,7 @@
 Each module in :data:`NOT_AT_START` costs milliseconds at import and serves an
 error path or a feature most runs never use (OpenSSL for large files, recursive
 copies and deletes, temporary files past the in-memory output limit, sockets,
-MIME types, random tokens). A hello-world run with ``-F`` must not load them.
+MIME types, random tokens, shell quoting for error messages, base64 beyond binascii). A hello-world run with ``-F`` must not load them.
 (difflib is not in the list: click loads it itself when it tries ``-F`` as a long
 option before the short one.)
 """
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-NOT_AT_START = ("hashlib", "shutil", "socket", "tempfile", "mimetypes", "secrets")
+NOT_AT_START = ("hashlib", "shutil", "socket", "tempfile", "mimetypes", "secrets", "shlex", "base64")
 
 SCRIPT = """\
 import gc

@@ -15,7 +15,6 @@ with gnomon's frames left out, and exits with status 1.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -396,6 +395,8 @@ def run_commandline(experiment: Any, argv: Sequence[str] | str | None = None) ->
     if argv is None:
         argv = sys.argv
     elif isinstance(argv, str):
+        import shlex  # only for a command line given as one string
+
         argv = shlex.split(argv)
     argv = list(argv)
     prog = os.path.basename(argv[0]) if argv and argv[0] else "experiment"

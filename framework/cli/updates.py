@@ -18,7 +18,6 @@ import ast
 import json
 import logging
 import re
-import shlex
 import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -56,11 +55,17 @@ def is_config_file_name(token: str) -> bool:
     return token.lower().endswith(CONFIG_FILE_EXTENSIONS)
 
 
+def _shell_quoted(text: str) -> str:
+    import shlex  # for error messages only
+
+    return shlex.quote(text)
+
+
 def _quoting_hint(key: str, text: str) -> str:
     """Shell text that passes ``text`` as a string value of ``key``."""
     if "'" not in text:
         return f"{key}='{json.dumps(text)}'"
-    return shlex.quote(f"{key}={text!r}")
+    return _shell_quoted(f"{key}={text!r}")
 
 
 def parse_update_value(text: str, *, key: str = "value", strict: bool | None = None) -> Any:
@@ -225,7 +230,7 @@ def parse_updates(
                 key = previous.partition("=")[0]
                 hint = (
                     f". If {token!r} belongs to the value of {key!r}, the shell split it at a "
-                    f"space; quote the whole update: {shlex.quote(f'{previous} {token}')}"
+                    f"space; quote the whole update: {_shell_quoted(f'{previous} {token}')}"
                 )
             raise ConfigUpdateSyntaxError(
                 f"Cannot parse config update {token!r}: expected path=value (e.g. lr=0.01), "
