@@ -86,6 +86,15 @@ def test_a_hash_inside_a_string_is_not_a_comment() -> None:
                     "empty": "the empty one"}
 
 
+def test_a_comment_between_the_parts_of_a_joined_string_is_found() -> None:
+    def cfg():
+        joined = ("first part "  # the joined one
+                  "second part #not a comment")
+        after = 1  # after it
+
+    assert ConfigScope(cfg).docs == {"joined": "the joined one", "after": "after it"}
+
+
 def test_comments_are_found_where_the_tokenizer_finds_them() -> None:
     """Every file of the examples and the config tests: the same comments as Python's tokenizer."""
     import ast

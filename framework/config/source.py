@@ -131,14 +131,31 @@ def scope_names(body: list[ast.stmt], params: Iterable[str]) -> tuple[set[str], 
     return bound, loaded
 
 
-def _string_spans(node: ast.AST) -> dict[int, list[tuple[int, int]]]:
-    """Line -> (first, past-last) UTF-8 byte columns of the string literals on it."""
+def _one_literal(lines: list[str], leaf: ast.expr) -> bool:
+    """Whether a literal spanning lines is one triple-quoted string (not "a" "b" joined)."""
+    end_line = leaf.end_lineno or leaf.lineno
+    pieces = [lines[n - 1].encode("utf-8") for n in range(leaf.lineno, end_line + 1)]
+    pieces[-1] = pieces[-1][: leaf.end_col_offset]
+    pieces[0] = pieces[0][leaf.col_offset :]
+    text = b"".join(pieces).lstrip(b"rRbBuUfF")
+    quote = text[:3]
+    return quote in (b'"""', b"'''") and text.endswith(quote) and quote not in text[3:-3]
+
+
+def _string_spans(lines: list[str], node: ast.AST) -> dict[int, list[tuple[int, int]]] | None:
+    """Line -> (first, past-last) UTF-8 byte columns of the string literals on it.
+
+    None when a literal spans lines in a way the columns cannot tell apart from a
+    comment between its parts (implicit concatenation over lines).
+    """
     spans: dict[int, list[tuple[int, int]]] = {}
     for leaf in ast.walk(node):
         if isinstance(leaf, ast.JoinedStr) or (
             isinstance(leaf, ast.Constant) and isinstance(leaf.value, str | bytes)
         ):
             end_line = leaf.end_lineno or leaf.lineno
+            if end_line > leaf.lineno and not _one_literal(lines, leaf):
+                return None
             for line in range(leaf.lineno, end_line + 1):
                 first = leaf.col_offset if line == leaf.lineno else 0
                 last = (leaf.end_col_offset or 0) if line == end_line else 1 << 30
@@ -151,14 +168,17 @@ def _comment_map(lines: list[str], node: ast.AST) -> tuple[dict[int, str], set[i
 
     A ``#`` outside every string literal starts a comment: Python gives ``#`` no other
     meaning. The parsed tree already says where the literals are, so the comments are
-    found without the tokenizer, whose first use compiles its patterns (3 ms) and which
-    would read the whole file.
+    found without the tokenizer, whose first use compiles its patterns (3 ms); only a
+    string literal joined over several lines needs it.
     """
+    first_line = getattr(node, "lineno", 1)
+    last_line = min(getattr(node, "end_lineno", None) or len(lines), len(lines))
+    spans = _string_spans(lines, node)
+    if spans is None:
+        return _comment_map_by_tokens(lines[first_line - 1 : last_line], first_line)
     comments: dict[int, str] = {}
     alone: set[int] = set()
-    spans = _string_spans(node)
-    last_line = min(getattr(node, "end_lineno", None) or len(lines), len(lines))
-    for number in range(getattr(node, "lineno", 1), last_line + 1):
+    for number in range(first_line, last_line + 1):
         text = lines[number - 1]
         column = text.find("#")
         while column >= 0:
@@ -169,6 +189,25 @@ def _comment_map(lines: list[str], node: ast.AST) -> tuple[dict[int, str], set[i
                     alone.add(number)
                 break
             column = text.find("#", column + 1)
+    return comments, alone
+
+
+def _comment_map_by_tokens(lines: list[str], first_line: int) -> tuple[dict[int, str], set[int]]:
+    """:func:`_comment_map` by Python's tokenizer, for ``lines`` starting at ``first_line``."""
+    import io
+    import tokenize
+
+    comments: dict[int, str] = {}
+    alone: set[int] = set()
+    try:
+        for token in tokenize.generate_tokens(io.StringIO("".join(lines)).readline):
+            if token.type == tokenize.COMMENT:
+                number = token.start[0] + first_line - 1
+                comments[number] = token.string.lstrip("#").strip()
+                if not token.line[: token.start[1]].strip():
+                    alone.add(number)
+    except (tokenize.TokenError, SyntaxError):
+        pass
     return comments, alone
 
 
