@@ -242,6 +242,9 @@ def extract_docs(lines: list[str], node: ast.AST, body: list[ast.stmt]) -> dict[
 
     ``lines`` are the source file's, ``node`` the scope's ``def`` in them.
     """
+    scope_lines = lines[getattr(node, "lineno", 1) - 1 : getattr(node, "end_lineno", None) or len(lines)]
+    if not any("#" in line for line in scope_lines):
+        return {}  # no comment to find: spare the walk for string literals and the ignore patterns
     finder = _DocFinder(lines, node)
     docs: dict[str, str] = {}
     for stmt in body:
