@@ -13,7 +13,7 @@ and default factories, ``field(init=False, repr=False, compare=False, hash=...)`
 ``__post_init__``, equality and hashing by field (frozen records are hashable, mutable
 ones with ``eq`` are not), the same ``TypeError`` for missing or unexpected arguments,
 ``FrozenInstanceError`` on assignment to a frozen record, and copy/pickle of frozen
-slotted records. Not offered: ``order``, ``unsafe_hash``, ``InitVar``, ``match_args``.
+slotted records. Not offered: ``order``, ``unsafe_hash``, ``InitVar``.
 Type checkers see a dataclass (``dataclass_transform``), so constructor calls and
 assignments to frozen records are checked statically too.
 """
@@ -82,7 +82,7 @@ def _attach(cls: type, *, frozen: bool, eq: bool, repr: bool, slots: bool) -> No
         if slots:  # no __dict__ for pickle to fill: state goes through object.__setattr__
             names = tuple(f.name for f in fields)
             cls.__getstate__ = _state_getter(names)  # type: ignore[method-assign, assignment]
-            cls.__setstate__ = _set_state  # type: ignore[attr-defined]
+            cls.__setstate__ = _state_setter(names)  # type: ignore[attr-defined]
 
 
 def _initializer(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
@@ -184,6 +184,9 @@ def _state_getter(names: tuple[str, ...]) -> Callable[[Any], list[Any]]:
     return __getstate__
 
 
-def _set_state(self: Any, state: list[Any]) -> None:
-    for f, value in zip(dataclasses.fields(self), state, strict=True):
-        object.__setattr__(self, f.name, value)
+def _state_setter(names: tuple[str, ...]) -> Callable[[Any, list[Any]], None]:
+    def __setstate__(self: Any, state: list[Any]) -> None:
+        for name, value in zip(names, state, strict=True):
+            object.__setattr__(self, name, value)
+
+    return __setstate__
